@@ -1,0 +1,120 @@
+//! Ticket creation throughput, durable before acknowledged (group commit).
+//!
+//! `cargo bench -p kontor --bench throughput` creates tickets, each with its first
+//! history message, through the engine alone (8 and 32 threads) and through HTTP
+//! (8 concurrent keep-alive clients against the real router on a loopback socket).
+//! Set `KONTOR_BENCH_TICKETS` to change the count per run (default 20000).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kontor::http::{self, AppState};
+use kontor_engine::model::Channel;
+use kontor_engine::ops::tickets::{NewTicket, RequesterInput};
+use kontor_engine::{Engine, EngineConfig};
+
+fn main() {
+    let total: usize = std::env::var("KONTOR_BENCH_TICKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    println!("ticket creation with a history message, durable before acknowledged; {total} tickets a run");
+    for threads in [8, 32] {
+        let rate = engine_run(total, threads);
+        println!("engine  {threads:>2} threads: {rate:>8.0} tickets/s");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for clients in [8, 32] {
+        let rate = runtime.block_on(http_run(total, clients));
+        println!("http    {clients:>2} clients: {rate:>8.0} tickets/s");
+    }
+}
+
+fn new_ticket(n: usize) -> NewTicket {
+    NewTicket {
+        subject: format!("Bondrucker an Kasse {n} druckt nicht"),
+        body: "Seit heute früh druckt der Bondrucker keine Belege mehr. Neustart hat nicht geholfen.\n\nMaria Müller".into(),
+        requester: RequesterInput::Email {
+            email: format!("kunde{}@example.org", n % 97),
+            name: None,
+        },
+        assignee_id: None,
+        channel: Channel::Api,
+        attachments: vec![],
+    }
+}
+
+fn engine_run(total: usize, threads: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Arc::new(Engine::open(dir.path(), EngineConfig::default()).expect("engine"));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|worker| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                for n in (worker..total).step_by(threads) {
+                    engine.create_ticket(new_ticket(n)).expect("created");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn http_run(total: usize, clients: usize) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Arc::new(Engine::open(dir.path(), EngineConfig::default()).expect("engine"));
+    let (_, key) = engine.create_api_key("bench").expect("key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, AppState { engine }, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{address}/api/v1/tickets");
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let url = url.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("client");
+                for n in (client..total).step_by(clients) {
+                    let ticket = new_ticket(n);
+                    let body = serde_json::json!({
+                        "subject": ticket.subject,
+                        "body": ticket.body,
+                        "requester_email": format!("kunde{}@example.org", n % 97),
+                    });
+                    let response = http
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("sent");
+                    assert_eq!(response.status(), 201);
+                    let _ = response.bytes().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("client");
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+    rate
+}

@@ -1,0 +1,392 @@
+//! The configuration file (CONTRACT.md section 2): TOML, every key defaulted, and any
+//! key overridable by `KONTOR_<SECTION>__<KEY>` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where the config comes from when `--config` is not given.
+pub const CONFIG_ENV: &str = "KONTOR_CONFIG";
+pub const DEFAULT_CONFIG_PATH: &str = "config/kontor.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub default_locale: String,
+    pub http: HttpConfig,
+    pub inbound: InboundConfig,
+    pub outbound: OutboundConfig,
+    pub security: SecurityConfig,
+    pub schedule: ScheduleConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundConfig {
+    pub smtp_listen: String,
+    pub domain: String,
+    pub mailbox: String,
+    pub max_message_bytes: usize,
+    pub reopen_days: u32,
+    pub max_per_sender_per_hour: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    pub transport: String,
+    pub file_dir: PathBuf,
+    pub smtp_url: String,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    pub onretail_secret: String,
+    pub onretail_rate_per_minute: u32,
+    pub view_link_days: u32,
+    pub sign_link_days: u32,
+    pub login_link_minutes: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub auto_close: AutoCloseJob,
+    pub expire_quotes: CronJob,
+    pub remind_signatures: RemindSignaturesJob,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoCloseJob {
+    pub cron: String,
+    pub remind_days: u32,
+    pub close_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CronJob {
+    pub cron: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemindSignaturesJob {
+    pub cron: String,
+    pub after_days: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            public_url: "http://127.0.0.1:8080".into(),
+            default_locale: "de".into(),
+            http: HttpConfig::default(),
+            inbound: InboundConfig::default(),
+            outbound: OutboundConfig::default(),
+            security: SecurityConfig::default(),
+            schedule: ScheduleConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            smtp_listen: "127.0.0.1:2525".into(),
+            domain: "support.example.com".into(),
+            mailbox: "support".into(),
+            max_message_bytes: 26_214_400,
+            reopen_days: 30,
+            max_per_sender_per_hour: 40,
+        }
+    }
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            transport: "file".into(),
+            file_dir: PathBuf::from("data/outbox"),
+            smtp_url: "smtp://127.0.0.1:25".into(),
+            from: "Support <support@support.example.com>".into(),
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            onretail_secret: String::new(),
+            onretail_rate_per_minute: 60,
+            view_link_days: 30,
+            sign_link_days: 14,
+            login_link_minutes: 15,
+        }
+    }
+}
+
+impl Default for AutoCloseJob {
+    fn default() -> Self {
+        AutoCloseJob {
+            cron: "0 0 3 * * *".into(),
+            remind_days: 7,
+            close_days: 14,
+        }
+    }
+}
+
+impl Default for CronJob {
+    fn default() -> Self {
+        CronJob {
+            cron: "0 */15 * * * *".into(),
+        }
+    }
+}
+
+impl Default for RemindSignaturesJob {
+    fn default() -> Self {
+        RemindSignaturesJob {
+            cron: "0 0 9 * * Mon-Fri".into(),
+            after_days: 3,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded; each names the file or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: String, reason: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the file named by `--config`, else `KONTOR_CONFIG`, else
+    /// `config/kontor.toml` (which may be missing: every key has a default), then
+    /// applies `KONTOR_…` overrides from `env`.
+    pub fn load(
+        explicit: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let from_env = env
+            .iter()
+            .find(|(name, _)| name == CONFIG_ENV)
+            .map(|(_, value)| PathBuf::from(value));
+        let (path, required) = match (explicit, from_env) {
+            (Some(path), _) => (path.to_path_buf(), true),
+            (None, Some(path)) => (path, true),
+            (None, None) => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+                String::new()
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: path.display().to_string(),
+            reason: error.message().to_string(),
+        })?;
+        apply_env_overrides(&mut table, &env)?;
+        let config: Config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|error| ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if kontor_engine::model::Locale::parse(&self.default_locale).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "default_locale must be \"de\" or \"en\", not {:?}",
+                self.default_locale
+            )));
+        }
+        if !matches!(self.outbound.transport.as_str(), "file" | "smtp") {
+            return Err(ConfigError::Invalid(format!(
+                "outbound.transport must be \"file\" or \"smtp\", not {:?}",
+                self.outbound.transport
+            )));
+        }
+        if self.inbound.max_message_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "inbound.max_message_bytes must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `KONTOR_HTTP__LISTEN=…` sets `[http] listen`. The value is read as the type the key
+/// has in the defaults, so `KONTOR_INBOUND__MAILBOX=123` stays a string.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    let defaults = toml::Table::try_from(Config::default())
+        .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("KONTOR_") else {
+            continue;
+        };
+        if name == CONFIG_ENV || name == "KONTOR_LOG" {
+            continue;
+        }
+        let path: Vec<String> = rest
+            .split("__")
+            .map(|part| part.to_ascii_lowercase())
+            .collect();
+        let env_error = |reason: String| ConfigError::Env {
+            name: name.clone(),
+            reason,
+        };
+        let mut default_value: Option<&toml::Value> = None;
+        let mut default_table = &defaults;
+        for (depth, part) in path.iter().enumerate() {
+            match default_table.get(part) {
+                Some(toml::Value::Table(inner)) if depth + 1 < path.len() => default_table = inner,
+                Some(value) if depth + 1 == path.len() => default_value = Some(value),
+                _ => break,
+            }
+        }
+        let Some(default_value) = default_value else {
+            return Err(env_error("names no configuration key".into()));
+        };
+        let value = match default_value {
+            toml::Value::String(_) => toml::Value::String(raw.clone()),
+            toml::Value::Integer(_) => toml::Value::Integer(
+                raw.trim()
+                    .parse()
+                    .map_err(|_| env_error(format!("{raw:?} is not a whole number")))?,
+            ),
+            toml::Value::Boolean(_) => toml::Value::Boolean(
+                raw.trim()
+                    .parse()
+                    .map_err(|_| env_error(format!("{raw:?} is not true or false")))?,
+            ),
+            _ => return Err(env_error("names a section, not a key".into())),
+        };
+        let mut target = &mut *table;
+        for part in &path[..path.len() - 1] {
+            let entry = target
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            target = match entry {
+                toml::Value::Table(inner) => inner,
+                _ => return Err(env_error(format!("[{part}] is not a section in the file"))),
+            };
+        }
+        if let Some(last) = path.last() {
+            target.insert(last.clone(), value);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kontor.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn an_empty_file_gives_every_default() {
+        let (_dir, path) = write("");
+        assert_eq!(
+            Config::load(Some(&path), vec![]).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_file_is_the_defaults() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/kontor.toml");
+        assert_eq!(
+            Config::load(Some(&shipped), vec![]).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_values_with_the_keys_type() {
+        let (_dir, path) = write("[http]\nlisten = \"127.0.0.1:1\"\n");
+        let env = vec![
+            (
+                "KONTOR_HTTP__LISTEN".to_string(),
+                "127.0.0.1:9000".to_string(),
+            ),
+            ("KONTOR_INBOUND__MAILBOX".to_string(), "123".to_string()),
+            ("KONTOR_INBOUND__REOPEN_DAYS".to_string(), "7".to_string()),
+            ("KONTOR_DATA_DIR".to_string(), "/tmp/x".to_string()),
+            (
+                "KONTOR_SCHEDULE__AUTO_CLOSE__CLOSE_DAYS".to_string(),
+                "3".to_string(),
+            ),
+        ];
+        let config = Config::load(Some(&path), env).unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:9000");
+        assert_eq!(config.inbound.mailbox, "123");
+        assert_eq!(config.inbound.reopen_days, 7);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.schedule.auto_close.close_days, 3);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let (_dir, path) = write("[htp]\nlisten = 1\n");
+        let error = Config::load(Some(&path), vec![]).unwrap_err().to_string();
+        assert!(error.contains("htp"), "{error}");
+        let (_dir, path) = write("");
+        let env = vec![(
+            "KONTOR_INBOUND__REOPEN_DAYS".to_string(),
+            "soon".to_string(),
+        )];
+        let error = Config::load(Some(&path), env).unwrap_err().to_string();
+        assert!(error.contains("KONTOR_INBOUND__REOPEN_DAYS"), "{error}");
+        let env = vec![("KONTOR_NOPE".to_string(), "1".to_string())];
+        assert!(Config::load(Some(&path), env).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The one error type at the HTTP edge: every failure becomes the contract's error
+//! JSON. 5xx bodies stay opaque; their cause is logged here, once.
+
+use std::collections::BTreeMap;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use kontor_engine::EngineError;
+
+use super::wire::{ErrorDetailJson, ErrorJson};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+    /// Extra headers, e.g. `Retry-After` or `WWW-Authenticate`.
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            fields: BTreeMap::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>, why: impl Into<String>) -> Self {
+        self.fields.insert(field.into(), why.into());
+        self
+    }
+
+    pub fn bad_request(code: &str, field: &str, why: impl Into<String>) -> Self {
+        let why = why.into();
+        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{field}: {why}"))
+            .with_field(field, why)
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} {id} not found"),
+        )
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Invalid {
+                code,
+                message,
+                fields,
+            } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: code.to_string(),
+                message,
+                fields,
+                headers: Vec::new(),
+            },
+            EngineError::NotFound { what, id, field } => {
+                let error = ApiError::not_found(what, &id);
+                match field {
+                    Some(field) => error.with_field(field, format!("no {what} {id}")),
+                    None => error,
+                }
+            }
+            EngineError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            EngineError::Rule { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            EngineError::TooLarge { field, message } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+                    .with_field(field, "too large")
+            }
+            EngineError::Store(error) => {
+                tracing::error!(%error, "store failure answered 500");
+                ApiError::internal()
+            }
+            EngineError::Keys(error) => {
+                tracing::error!(%error, "key ring failure answered 500");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorJson {
+            error: ErrorDetailJson {
+                code: self.code,
+                message: self.message,
+                fields: self.fields,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}

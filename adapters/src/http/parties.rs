@@ -1,0 +1,164 @@
+//! `/companies`, `/contacts`, `/staff`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+
+use kontor_engine::ids::{CompanyId, ContactId, StaffId};
+use kontor_engine::model::{CompanyKind, ContactRole, RecordRef};
+use kontor_engine::ops::parties::{NewCompany, NewContact, NewStaff};
+use kontor_engine::ops::PageRequest;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::wire::*;
+use super::{parse_id, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/companies", post(create_company))
+        .route("/companies/{id}", get(get_company))
+        .route("/companies/{id}/history", get(company_history))
+        .route("/contacts", post(create_contact))
+        .route("/contacts/{id}", get(get_contact))
+        .route("/contacts/{id}/permissions", put(set_permissions))
+        .route("/staff", post(create_staff))
+        .route("/staff/{id}", get(get_staff))
+}
+
+#[utoipa::path(post, path = "/api/v1/companies", tag = "parties", request_body = NewCompanyJson,
+    responses((status = 201, body = CompanyJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 422, body = ErrorJson)))]
+pub async fn create_company(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewCompanyJson>,
+) -> Result<(StatusCode, Json<CompanyJson>), ApiError> {
+    let reseller_id = body
+        .reseller_id
+        .as_deref()
+        .map(|id| parse_id::<CompanyId>(id, "company", Some("reseller_id")))
+        .transpose()?;
+    let new = NewCompany {
+        name: body.name,
+        kind: match body.kind {
+            CompanyKindJson::Customer => CompanyKind::Customer,
+            CompanyKindJson::Reseller => CompanyKind::Reseller,
+        },
+        reseller_id,
+        onretail_instance_ids: body.onretail_instance_ids,
+    };
+    let company = state.run(move |engine| engine.create_company(new)).await?;
+    Ok((StatusCode::CREATED, Json(company.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/companies/{id}", tag = "parties",
+    responses((status = 200, body = CompanyJson), (status = 404, body = ErrorJson)))]
+pub async fn get_company(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CompanyJson>, ApiError> {
+    let id: CompanyId = parse_id(&id, "company", None)?;
+    let company = state.run(move |engine| engine.company(id)).await?;
+    Ok(Json(company.into()))
+}
+
+/// The company's history: permission changes and other company events, oldest first.
+#[utoipa::path(get, path = "/api/v1/companies/{id}/history", tag = "parties", params(PageQuery),
+    responses((status = 200, body = ListJson<HistoryItemJson>), (status = 404, body = ErrorJson)))]
+pub async fn company_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ListJson<HistoryItemJson>>, ApiError> {
+    let id: CompanyId = parse_id(&id, "company", None)?;
+    let list = state
+        .run(move |engine| {
+            engine.company(id)?;
+            let request = PageRequest::new(query.page, query.per_page)?;
+            let page = engine.history(RecordRef::company(id), request)?;
+            ListJson::from_page(page, |entry| HistoryItemJson::new(engine, entry))
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+#[utoipa::path(post, path = "/api/v1/contacts", tag = "parties", request_body = NewContactJson,
+    responses((status = 201, body = ContactJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn create_contact(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewContactJson>,
+) -> Result<(StatusCode, Json<ContactJson>), ApiError> {
+    let new = NewContact {
+        company_id: parse_id(&body.company_id, "company", Some("company_id"))?,
+        name: body.name,
+        email: body.email,
+        role: match body.role {
+            RoleJson::Manager => ContactRole::Manager,
+            RoleJson::Member => ContactRole::Member,
+        },
+        locale: body.locale,
+    };
+    let contact = state.run(move |engine| engine.create_contact(new)).await?;
+    Ok((StatusCode::CREATED, Json(contact.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "parties",
+    responses((status = 200, body = ContactJson), (status = 404, body = ErrorJson)))]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ContactJson>, ApiError> {
+    let id: ContactId = parse_id(&id, "contact", None)?;
+    let contact = state.run(move |engine| engine.contact(id)).await?;
+    Ok(Json(contact.into()))
+}
+
+/// Only at the request of a manager of the same company (else 422 `not_a_manager`);
+/// no commercial permissions for a reseller's customer (422 `reseller_customer`).
+#[utoipa::path(put, path = "/api/v1/contacts/{id}/permissions", tag = "parties", request_body = SetPermissionsJson,
+    responses((status = 200, body = ContactJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 422, body = ErrorJson)))]
+pub async fn set_permissions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SetPermissionsJson>,
+) -> Result<Json<ContactJson>, ApiError> {
+    let id: ContactId = parse_id(&id, "contact", None)?;
+    let requested_by: ContactId = parse_id(&body.requested_by, "contact", Some("requested_by"))?;
+    let to = PermissionsJson {
+        portal: body.portal,
+        quotes: body.quotes,
+        orders: body.orders,
+        invoices: body.invoices,
+        subscriptions: body.subscriptions,
+    }
+    .into();
+    let contact = state
+        .run(move |engine| engine.set_permissions(id, to, requested_by))
+        .await?;
+    Ok(Json(contact.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/staff", tag = "parties", request_body = NewStaffJson,
+    responses((status = 201, body = StaffJson), (status = 400, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn create_staff(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewStaffJson>,
+) -> Result<(StatusCode, Json<StaffJson>), ApiError> {
+    let new = NewStaff {
+        name: body.name,
+        email: body.email,
+    };
+    let staff = state.run(move |engine| engine.create_staff(new)).await?;
+    Ok((StatusCode::CREATED, Json(staff.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/{id}", tag = "parties",
+    responses((status = 200, body = StaffJson), (status = 404, body = ErrorJson)))]
+pub async fn get_staff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StaffJson>, ApiError> {
+    let id: StaffId = parse_id(&id, "staff", None)?;
+    let staff = state.run(move |engine| engine.staff(id)).await?;
+    Ok(Json(staff.into()))
+}

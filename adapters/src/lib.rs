@@ -1,0 +1,13 @@
+//! The `kontor` binary's parts: every edge between the engine and the outside world.
+//!
+//! - [`config`]: the TOML file and its `KONTOR_…` environment overrides.
+//! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document.
+//! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
+//! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
+//!
+//! Adapters never open sled or tantivy themselves: they call engine operations.
+
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod serve;

@@ -1,0 +1,168 @@
+//! `kontor`: the command line. Each command does one job and, when it cannot, exits
+//! non-zero with one clear line on stderr.
+
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use kontor::config::Config;
+use kontor::serve;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kontor",
+    version,
+    about = "Kontor: a helpdesk engine in one process"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything: the HTTP API and the background workers.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed demo records into an empty data dir and print how to reach them.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage staff API keys (works while no server holds the data dir).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Write the whole store as JSON lines to stdout.
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Read an export from stdin into an empty data dir.
+    Import {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it, alone, on stdout. Only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Revoke every key of that name; requests with it are then answered 403.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List keys (names and dates, never secrets).
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let message = format!("{error:#}").replace('\n', " ");
+            eprintln!("kontor: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KONTOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn,tantivy=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Ok(Config::load(path.map(|p| p.as_path()), std::env::vars())?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, demo } => {
+            let config = load_config(config.as_ref())?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve::run(config, demo))
+        }
+        Command::Keys { command } => match command {
+            KeysCommand::Create { name, config } => {
+                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+                let (_key, secret) = engine
+                    .create_api_key(&name)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{secret}");
+                Ok(())
+            }
+            KeysCommand::Revoke { name, config } => {
+                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+                let revoked = engine
+                    .revoke_api_keys(&name)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if revoked == 0 {
+                    anyhow::bail!("no active key is named {name:?}");
+                }
+                eprintln!("revoked {revoked} key(s) named {name:?}");
+                Ok(())
+            }
+            KeysCommand::List { config } => {
+                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+                for key in engine.api_keys().map_err(|e| anyhow::anyhow!("{e}"))? {
+                    let state = match key.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "active".to_string(),
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        key.id,
+                        key.name,
+                        key.created_at.to_rfc3339(),
+                        state
+                    );
+                }
+                Ok(())
+            }
+        },
+        Command::Export { config } => {
+            let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            engine
+                .export(&mut out)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::Import { config } => {
+            let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+            let stdin = std::io::stdin();
+            let mut input = BufReader::new(stdin.lock());
+            let lines = engine
+                .import(&mut input)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("imported {lines} records");
+            Ok(())
+        }
+    }
+}

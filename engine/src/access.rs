@@ -1,0 +1,183 @@
+//! Who may see and do what. Every access decision goes through [`decide`]
+//! (DESIGN.md invariant 6); handlers and operations never decide on their own.
+
+use crate::model::{Company, Contact, ContactRole, Permissions, Ticket};
+
+/// Something someone wants to do, with the records the rule needs to see.
+#[derive(Debug)]
+pub enum Action<'a> {
+    /// `requested_by` asks to set `target`'s permissions to `to`.
+    ChangePermissions {
+        requested_by: &'a Contact,
+        target: &'a Contact,
+        target_company: &'a Company,
+        to: &'a Permissions,
+    },
+    /// A contact looks at a ticket (portal, links, search).
+    ViewTicket {
+        viewer: &'a Contact,
+        viewer_company: &'a Company,
+        ticket: &'a Ticket,
+        ticket_company: Option<&'a Company>,
+    },
+}
+
+/// Why an action is refused; `code` is the contract's error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The one access decision.
+pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
+    match action {
+        Action::ChangePermissions {
+            requested_by,
+            target,
+            target_company,
+            to,
+        } => {
+            if requested_by.role != ContactRole::Manager
+                || requested_by.company_id != target.company_id
+            {
+                return Err(Denied {
+                    code: "not_a_manager",
+                    message: format!(
+                        "{} is not a manager of the contact's company",
+                        requested_by.id
+                    ),
+                });
+            }
+            if target_company.reseller_id.is_some() && to.any_commercial() {
+                return Err(Denied {
+                    code: "reseller_customer",
+                    message: "quotes, orders, invoices and subscriptions of a reseller's customer are handled by the reseller".into(),
+                });
+            }
+            Ok(())
+        }
+        Action::ViewTicket {
+            viewer,
+            viewer_company,
+            ticket,
+            ticket_company,
+        } => {
+            let own = ticket.requester.contact_id == Some(viewer.id);
+            let same_company = viewer.permissions.portal
+                && ticket.company_id == Some(viewer.company_id)
+                && viewer.role == ContactRole::Manager;
+            let reseller_of_ticket = viewer.permissions.portal
+                && viewer.role == ContactRole::Manager
+                && ticket_company.and_then(|c| c.reseller_id) == Some(viewer_company.id);
+            if own || same_company || reseller_of_ticket {
+                Ok(())
+            } else {
+                Err(Denied {
+                    code: "forbidden",
+                    message: format!("{} may not see ticket {}", viewer.id, ticket.number),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CompanyId, ContactId};
+    use crate::model::{CompanyKind, Locale};
+    use crate::validate::EmailAddress;
+
+    fn company(id: u64, reseller: Option<u64>) -> Company {
+        Company {
+            id: CompanyId(id),
+            name: format!("Company {id}"),
+            kind: if reseller.is_some() {
+                CompanyKind::Customer
+            } else {
+                CompanyKind::Reseller
+            },
+            reseller_id: reseller.map(CompanyId),
+            onretail_instance_ids: vec![],
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn contact(id: u64, company: u64, role: ContactRole) -> Contact {
+        Contact {
+            id: ContactId(id),
+            company_id: CompanyId(company),
+            name: format!("Contact {id}"),
+            email: EmailAddress::parse(&format!("c{id}@example.org")).unwrap(),
+            role,
+            locale: Locale::De,
+            permissions: Permissions::initial(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn only_a_manager_of_the_same_company_changes_permissions() {
+        let own = company(1, None);
+        let manager = contact(10, 1, ContactRole::Manager);
+        let member = contact(11, 1, ContactRole::Member);
+        let foreign_manager = contact(20, 2, ContactRole::Manager);
+        let to = Permissions {
+            quotes: true,
+            ..Permissions::initial()
+        };
+        let ask = |by: &Contact| {
+            decide(&Action::ChangePermissions {
+                requested_by: by,
+                target: &member,
+                target_company: &own,
+                to: &to,
+            })
+        };
+        assert_eq!(ask(&manager), Ok(()));
+        assert_eq!(ask(&member).unwrap_err().code, "not_a_manager");
+        assert_eq!(ask(&foreign_manager).unwrap_err().code, "not_a_manager");
+    }
+
+    #[test]
+    fn a_resellers_customer_gets_no_commercial_permissions() {
+        let customer = company(2, Some(1));
+        let manager = contact(10, 2, ContactRole::Manager);
+        let member = contact(11, 2, ContactRole::Member);
+        for to in [
+            Permissions {
+                quotes: true,
+                ..Permissions::initial()
+            },
+            Permissions {
+                orders: true,
+                ..Permissions::initial()
+            },
+            Permissions {
+                invoices: true,
+                ..Permissions::initial()
+            },
+            Permissions {
+                subscriptions: true,
+                ..Permissions::initial()
+            },
+        ] {
+            let denied = decide(&Action::ChangePermissions {
+                requested_by: &manager,
+                target: &member,
+                target_company: &customer,
+                to: &to,
+            });
+            assert_eq!(denied.unwrap_err().code, "reseller_customer");
+        }
+        let portal_only = Permissions::initial();
+        assert!(decide(&Action::ChangePermissions {
+            requested_by: &manager,
+            target: &member,
+            target_company: &customer,
+            to: &portal_only,
+        })
+        .is_ok());
+    }
+}

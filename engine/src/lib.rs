@@ -1,0 +1,129 @@
+//! Kontor's engine: the helpdesk itself, with no network I/O.
+//!
+//! - [`model`]: the records (companies, contacts, staff, tickets, history) and their states.
+//! - [`store`]: typed trees over sled, one transaction per change, group commit.
+//! - [`ops`]: the engine operations every adapter calls; each change is one
+//!   transaction writing the record, its history entry and its changelog entry.
+//! - [`access`]: the one place that decides who may do what.
+//! - [`clock`]: the injected source of "now".
+//! - [`validate`], [`ids`], [`error`]: values that are valid by construction, record ids,
+//!   and the typed errors adapters turn into the contract's error JSON.
+//!
+//! Adapters (HTTP, SMTP, CLI) live in the `kontor` crate and never open the store
+//! themselves: they build an [`Engine`] and call its operations.
+
+pub mod access;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod links;
+pub mod model;
+pub mod ops;
+pub mod store;
+pub mod validate;
+
+mod tx;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::EngineError;
+pub use ops::Page;
+
+use clock::{Clock, SystemClock};
+use links::KeyRing;
+use model::Locale;
+use store::sled_store::SledStore;
+use store::Store;
+
+/// Settings the engine's rules need; the adapters map the config file onto it.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The largest body (message text, raw mail) accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The locale of contacts created without one.
+    pub default_locale: Locale,
+    /// Our address is `<mailbox>@<domain>`; replies go to `<mailbox>+<token>@<domain>`.
+    pub mailbox: String,
+    pub domain: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_body_bytes: 25 * 1024 * 1024,
+            default_locale: Locale::De,
+            mailbox: "support".into(),
+            domain: "support.example.com".into(),
+        }
+    }
+}
+
+/// The helpdesk: a store, a clock and the rules. Cheap to share behind an `Arc`;
+/// every operation is a blocking call (adapters run them off the async runtime).
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: KeyRing,
+    /// Where the key ring lives; `None` for an engine on a store without a data dir.
+    data_dir: Option<std::path::PathBuf>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// Opens the sled store in `data_dir` with the wall clock.
+    pub fn open(data_dir: &Path, config: EngineConfig) -> Result<Self, EngineError> {
+        let store = SledStore::open(data_dir)?;
+        let keys = KeyRing::load_or_create(data_dir)?;
+        let mut engine = Self::with_parts(Arc::new(store), Arc::new(SystemClock), keys, config);
+        engine.data_dir = Some(data_dir.to_path_buf());
+        Ok(engine)
+    }
+
+    pub fn with_parts(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        keys: KeyRing,
+        config: EngineConfig,
+    ) -> Self {
+        Engine {
+            store,
+            clock,
+            keys,
+            data_dir: None,
+            config,
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The address whose mail threads into `ticket`.
+    pub fn reply_address(&self, ticket: &model::Ticket) -> String {
+        format!(
+            "{}+{}@{}",
+            self.config.mailbox,
+            self.keys.reply_token(ticket.id, ticket.number),
+            self.config.domain
+        )
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// True when the store holds no records yet (a fresh data dir).
+    pub fn is_empty(&self) -> Result<bool, EngineError> {
+        self.store.is_empty().map_err(EngineError::from)
+    }
+
+    /// Makes everything committed so far durable; called at shutdown.
+    pub fn flush(&self) -> Result<(), EngineError> {
+        self.store.durable().map_err(EngineError::from)
+    }
+}

@@ -1,0 +1,222 @@
+//! Signing keys kept in the data dir, and the tokens made with them.
+//!
+//! Keys live in `<data_dir>/keys/signing.json`, created on first start: one active key
+//! that signs, older keys that still verify until removed (rotation). Today they sign
+//! the plus-token of a ticket's reply address; magic links use the same ring.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::ids::TicketId;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The file format of the key ring.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyFile {
+    active: String,
+    /// key id -> hex secret
+    keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("signing keys {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("signing keys {path} are unreadable: {reason}")]
+    Corrupt { path: String, reason: String },
+}
+
+/// The HMAC-SHA256 keys this installation signs with.
+#[derive(Clone)]
+pub struct KeyRing {
+    active: String,
+    keys: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("active", &self.active)
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl KeyRing {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("keys").join("signing.json")
+    }
+
+    /// Loads the ring, creating it with one fresh key when there is none.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyRingError> {
+        let path = Self::path(data_dir);
+        let io_error = |reason: String| KeyRingError::Io {
+            path: path.display().to_string(),
+            reason,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::parse(&text).map_err(|reason| KeyRingError::Corrupt {
+                path: path.display().to_string(),
+                reason,
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let ring = Self::generate("k1");
+                let file = ring.to_file();
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| io_error(e.to_string()))?;
+                }
+                let text =
+                    serde_json::to_string_pretty(&file).map_err(|e| io_error(e.to_string()))?;
+                write_private(&path, text.as_bytes()).map_err(|e| io_error(e.to_string()))?;
+                Ok(ring)
+            }
+            Err(error) => Err(io_error(error.to_string())),
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let file: KeyFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut keys = BTreeMap::new();
+        for (id, secret) in file.keys {
+            let bytes = hex::decode(&secret).map_err(|e| format!("key {id}: {e}"))?;
+            if bytes.len() < 32 {
+                return Err(format!("key {id} is shorter than 32 bytes"));
+            }
+            keys.insert(id, bytes);
+        }
+        if !keys.contains_key(&file.active) {
+            return Err(format!("the active key {} is not in the ring", file.active));
+        }
+        Ok(KeyRing {
+            active: file.active,
+            keys,
+        })
+    }
+
+    /// A ring of one new random key.
+    pub fn generate(key_id: &str) -> Self {
+        let mut secret = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let mut keys = BTreeMap::new();
+        keys.insert(key_id.to_string(), secret);
+        KeyRing {
+            active: key_id.to_string(),
+            keys,
+        }
+    }
+
+    /// The ring as the JSON its file holds, for `export`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.to_file()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Replaces the ring file of `data_dir` with `json` (from an export); the running
+    /// engine keeps the ring it loaded, so this is for `import` into a fresh data dir.
+    pub fn replace_file(data_dir: &Path, json: &serde_json::Value) -> Result<(), KeyRingError> {
+        let path = Self::path(data_dir);
+        let text = json.to_string();
+        Self::parse(&text).map_err(|reason| KeyRingError::Corrupt {
+            path: "the import".into(),
+            reason,
+        })?;
+        let temporary = path.with_extension("json.new");
+        let io_error = |error: std::io::Error| KeyRingError::Io {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        };
+        let _ = std::fs::remove_file(&temporary);
+        write_private(&temporary, text.as_bytes()).map_err(io_error)?;
+        std::fs::rename(&temporary, &path).map_err(io_error)
+    }
+
+    fn to_file(&self) -> KeyFile {
+        KeyFile {
+            active: self.active.clone(),
+            keys: self
+                .keys
+                .iter()
+                .map(|(id, secret)| (id.clone(), hex::encode(secret)))
+                .collect(),
+        }
+    }
+
+    /// HMAC-SHA256 of `message` under the key `key_id`.
+    pub fn sign_with(&self, key_id: &str, message: &[u8]) -> Option<[u8; 32]> {
+        let secret = self.keys.get(key_id)?;
+        let mut mac = HmacSha256::new_from_slice(secret).ok()?;
+        mac.update(message);
+        Some(mac.finalize().into_bytes().into())
+    }
+
+    /// The token in a ticket's reply address: the ticket number and a tag only we can
+    /// make, so a guessed `+<number>` address threads nothing.
+    pub fn reply_token(&self, ticket_id: TicketId, number: u64) -> String {
+        let tag = self
+            .sign_with(&self.active, format!("reply:{}", ticket_id.0).as_bytes())
+            .map(|mac| hex::encode(&mac[..5]))
+            .unwrap_or_default();
+        format!("{number}-{tag}")
+    }
+
+    /// The ticket number of a reply token, if any key of the ring made it.
+    pub fn verify_reply_token(
+        &self,
+        token: &str,
+        ticket_id_of: impl Fn(u64) -> Option<TicketId>,
+    ) -> Option<TicketId> {
+        let (number, tag) = token.split_once('-')?;
+        let number: u64 = number.parse().ok()?;
+        let ticket_id = ticket_id_of(number)?;
+        let expected_tag = hex::decode(tag.to_ascii_lowercase()).ok()?;
+        let message = format!("reply:{}", ticket_id.0);
+        self.keys.keys().find_map(|key_id| {
+            let mac = self.sign_with(key_id, message.as_bytes())?;
+            (mac.get(..expected_tag.len()) == Some(expected_tag.as_slice())
+                && expected_tag.len() == 5)
+                .then_some(ticket_id)
+        })
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_tokens_verify_and_refuse_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::load_or_create(dir.path()).unwrap();
+        let token = ring.reply_token(TicketId(9), 42);
+        assert!(token.starts_with("42-"));
+        let lookup = |number| (number == 42).then_some(TicketId(9));
+        assert_eq!(ring.verify_reply_token(&token, lookup), Some(TicketId(9)));
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(ring.verify_reply_token(&tampered, lookup), None);
+        // The same ring comes back from disk.
+        let again = KeyRing::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.verify_reply_token(&token, lookup), Some(TicketId(9)));
+    }
+}

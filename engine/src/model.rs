@@ -1,0 +1,399 @@
+//! The records Kontor keeps and their states. These are the stored shapes too: the
+//! codec (`store::codec`) is JSON, and every field added later carries
+//! `#[serde(default)]`, so records written by an older build still read.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::*;
+use crate::validate::EmailAddress;
+
+/// A customer company, or a reseller that sells to customer companies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Company {
+    pub id: CompanyId,
+    pub name: String,
+    pub kind: CompanyKind,
+    /// Set on a customer that buys through a reseller.
+    pub reseller_id: Option<CompanyId>,
+    /// The onRetail point-of-sale instances this company owns.
+    #[serde(default)]
+    pub onretail_instance_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompanyKind {
+    Customer,
+    Reseller,
+}
+
+/// A person at a company.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: ContactId,
+    pub company_id: CompanyId,
+    pub name: String,
+    pub email: EmailAddress,
+    pub role: ContactRole,
+    pub locale: Locale,
+    pub permissions: Permissions,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactRole {
+    Manager,
+    Member,
+}
+
+/// The languages Kontor writes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Locale {
+    De,
+    En,
+}
+
+impl Locale {
+    pub fn parse(input: &str) -> Option<Self> {
+        match input.trim().to_ascii_lowercase().as_str() {
+            "de" => Some(Locale::De),
+            "en" => Some(Locale::En),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::De => "de",
+            Locale::En => "en",
+        }
+    }
+}
+
+/// What a contact may see in the portal beyond its own tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permissions {
+    pub portal: bool,
+    pub quotes: bool,
+    pub orders: bool,
+    pub invoices: bool,
+    pub subscriptions: bool,
+}
+
+impl Permissions {
+    /// What a new contact starts with: the portal, nothing commercial.
+    pub fn initial() -> Self {
+        Permissions {
+            portal: true,
+            ..Permissions::default()
+        }
+    }
+
+    /// True when any of the commercial areas is granted.
+    pub fn any_commercial(&self) -> bool {
+        self.quotes || self.orders || self.invoices || self.subscriptions
+    }
+}
+
+/// A member of the vendor's support staff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Staff {
+    pub id: StaffId,
+    pub name: String,
+    pub email: EmailAddress,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The five ticket states of CONTRACT.md section 7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    New,
+    Backlog,
+    WaitingOnCustomer,
+    InProgress,
+    Done,
+}
+
+impl TicketStatus {
+    pub const ALL: [TicketStatus; 5] = [
+        TicketStatus::New,
+        TicketStatus::Backlog,
+        TicketStatus::WaitingOnCustomer,
+        TicketStatus::InProgress,
+        TicketStatus::Done,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::New => "new",
+            TicketStatus::Backlog => "backlog",
+            TicketStatus::WaitingOnCustomer => "waiting_on_customer",
+            TicketStatus::InProgress => "in_progress",
+            TicketStatus::Done => "done",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == input)
+    }
+
+    /// The one-byte code used in index keys; stable across releases.
+    pub fn code(self) -> u8 {
+        match self {
+            TicketStatus::New => 1,
+            TicketStatus::Backlog => 2,
+            TicketStatus::WaitingOnCustomer => 3,
+            TicketStatus::InProgress => 4,
+            TicketStatus::Done => 5,
+        }
+    }
+
+    /// The name customers and staff read.
+    pub fn display_name(self, locale: Locale) -> &'static str {
+        match (locale, self) {
+            (Locale::De, TicketStatus::New) => "Neu",
+            (Locale::De, TicketStatus::Backlog) => "Zur Bearbeitung - Backlog",
+            (Locale::De, TicketStatus::WaitingOnCustomer) => "Rückfrage an den Kunden",
+            (Locale::De, TicketStatus::InProgress) => "Bearbeitung",
+            (Locale::De, TicketStatus::Done) => "Erledigt",
+            (Locale::En, TicketStatus::New) => "New",
+            (Locale::En, TicketStatus::Backlog) => "Backlog",
+            (Locale::En, TicketStatus::WaitingOnCustomer) => "Waiting on customer",
+            (Locale::En, TicketStatus::InProgress) => "In progress",
+            (Locale::En, TicketStatus::Done) => "Done",
+        }
+    }
+}
+
+/// The door a ticket came in by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Webhook,
+    Portal,
+    Api,
+}
+
+/// Who asked. A known contact, or just a name and address (unknown senders, webhook
+/// reporters).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Requester {
+    pub contact_id: Option<ContactId>,
+    pub name: Option<String>,
+    pub email: Option<EmailAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub number: u64,
+    pub subject: String,
+    pub status: TicketStatus,
+    pub channel: Channel,
+    pub company_id: Option<CompanyId>,
+    pub requester: Requester,
+    pub assignee_id: Option<StaffId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set whenever the ticket becomes `done`; the reopen window counts from here.
+    #[serde(default)]
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+impl Ticket {
+    /// The tag outbound mail carries in its subject, e.g. `[#42]`.
+    pub fn subject_tag(&self) -> String {
+        format!("[#{}]", self.number)
+    }
+}
+
+/// The kinds of record that carry a history. The code is part of history keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Company,
+    Ticket,
+    Document,
+    Quote,
+    Order,
+    Invoice,
+    Subscription,
+}
+
+impl RecordKind {
+    pub fn code(self) -> u8 {
+        match self {
+            RecordKind::Company => 1,
+            RecordKind::Ticket => 2,
+            RecordKind::Document => 3,
+            RecordKind::Quote => 4,
+            RecordKind::Order => 5,
+            RecordKind::Invoice => 6,
+            RecordKind::Subscription => 7,
+        }
+    }
+}
+
+/// A record that history entries belong to: the history is generic over records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RecordRef {
+    pub kind: RecordKind,
+    pub id: u64,
+}
+
+impl RecordRef {
+    pub fn ticket(id: TicketId) -> Self {
+        RecordRef {
+            kind: RecordKind::Ticket,
+            id: id.0,
+        }
+    }
+
+    pub fn company(id: CompanyId) -> Self {
+        RecordRef {
+            kind: RecordKind::Company,
+            id: id.0,
+        }
+    }
+
+    /// `kind code (u8) ++ record id (u64 BE)`: the prefix of the record's history keys.
+    pub fn key_prefix(self) -> [u8; 9] {
+        let mut key = [0u8; 9];
+        key[0] = self.kind.code();
+        key[1..].copy_from_slice(&self.id.to_be_bytes());
+        key
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Seen by the customer.
+    Public,
+    /// Staff only.
+    Internal,
+}
+
+/// Who wrote or caused a history entry. Name and email are copied in, so the
+/// history reads the same after a contact is renamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Author {
+    Contact {
+        id: Option<ContactId>,
+        name: String,
+        email: Option<EmailAddress>,
+    },
+    Staff {
+        id: StaffId,
+        name: String,
+        email: EmailAddress,
+    },
+    System,
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: HistoryId,
+    pub record: RecordRef,
+    pub at: DateTime<Utc>,
+    pub author: Author,
+    pub visibility: Visibility,
+    pub body: EntryBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EntryBody {
+    Message {
+        text: String,
+        #[serde(default)]
+        attachments: Vec<AttachmentId>,
+        /// Which inbound rule threaded this mail into the record.
+        #[serde(default)]
+        threaded_by: Option<String>,
+    },
+    Event(Event),
+    TimeEntry {
+        minutes: u32,
+        note: String,
+        date: NaiveDate,
+    },
+}
+
+/// Something that happened to a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StatusChanged {
+        from: TicketStatus,
+        to: TicketStatus,
+    },
+    Assigned {
+        from: Option<StaffId>,
+        to: StaffId,
+    },
+    Reopened,
+    PermissionsChanged {
+        contact_id: ContactId,
+        requested_by: ContactId,
+        from: Permissions,
+        to: Permissions,
+    },
+    Bounced {
+        address: EmailAddress,
+    },
+    NotificationFailed {
+        address: EmailAddress,
+        reason: String,
+    },
+    Linked {
+        ticket_id: TicketId,
+        number: u64,
+    },
+}
+
+/// An attachment's metadata; its bytes are stored once per content hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the bytes, hex: the key of the blob.
+    pub sha256: String,
+}
+
+/// A staff API key. Only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of the changelog: which record changed, in commit order. The search
+/// indexer and other derived views follow it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub record: RecordRef,
+    pub op: ChangeOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOp {
+    Created,
+    Updated,
+    HistoryAppended,
+}

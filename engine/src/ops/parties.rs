@@ -1,0 +1,291 @@
+//! Companies, contacts and staff, and the permission rules between them.
+
+use std::collections::BTreeMap;
+
+use crate::access::{self, Action};
+use crate::error::{EngineError, FieldErrors};
+use crate::ids::{CompanyId, ContactId, StaffId};
+use crate::model::*;
+use crate::store::trees::key_of;
+use crate::store::Tree;
+use crate::validate::{self, EmailAddress};
+use crate::{Engine, Page};
+
+use super::{paginate, PageRequest};
+
+/// A company to create.
+#[derive(Debug, Clone)]
+pub struct NewCompany {
+    pub name: String,
+    pub kind: CompanyKind,
+    pub reseller_id: Option<CompanyId>,
+    pub onretail_instance_ids: Vec<String>,
+}
+
+/// A contact to create.
+#[derive(Debug, Clone)]
+pub struct NewContact {
+    pub company_id: CompanyId,
+    pub name: String,
+    pub email: String,
+    pub role: ContactRole,
+    pub locale: Option<String>,
+}
+
+/// A staff member to create.
+#[derive(Debug, Clone)]
+pub struct NewStaff {
+    pub name: String,
+    pub email: String,
+}
+
+const MAX_INSTANCE_ID_CHARS: usize = 200;
+
+impl Engine {
+    pub fn create_company(&self, new: NewCompany) -> Result<Company, EngineError> {
+        let mut errors = FieldErrors::new();
+        let name = errors.check("name", validate::line(&new.name));
+        for (index, instance) in new.onretail_instance_ids.iter().enumerate() {
+            let field = format!("onretail_instance_ids[{index}]");
+            if instance.trim().is_empty() {
+                errors.add(&field, "missing", "must not be empty");
+            } else if instance.chars().count() > MAX_INSTANCE_ID_CHARS {
+                errors.add(
+                    &field,
+                    "too_long",
+                    format!("is longer than {MAX_INSTANCE_ID_CHARS} characters"),
+                );
+            }
+        }
+        if new.kind == CompanyKind::Reseller && new.reseller_id.is_some() {
+            errors.add(
+                "reseller_id",
+                "invalid",
+                "a reseller cannot have a reseller",
+            );
+        }
+        errors.finish()?;
+        let name = name.unwrap_or_default();
+        if let Some(reseller_id) = new.reseller_id {
+            let reseller = self.company(reseller_id).map_err(|_| {
+                EngineError::not_found_in_field("company", reseller_id, "reseller_id")
+            })?;
+            if reseller.kind != CompanyKind::Reseller {
+                return Err(EngineError::Rule {
+                    code: "not_a_reseller",
+                    message: format!("{reseller_id} is a customer, not a reseller"),
+                });
+            }
+        }
+        self.write(|tx| {
+            let id = CompanyId(tx.next_id()?);
+            let company = Company {
+                id,
+                name: name.clone(),
+                kind: new.kind,
+                reseller_id: new.reseller_id,
+                onretail_instance_ids: new.onretail_instance_ids.clone(),
+                created_at: tx.now,
+            };
+            tx.put(Tree::Companies, &id.key(), &company)?;
+            tx.log(RecordRef::company(id), ChangeOp::Created)?;
+            Ok(company)
+        })
+    }
+
+    pub fn company(&self, id: CompanyId) -> Result<Company, EngineError> {
+        self.read(Tree::Companies, &id.key())?
+            .ok_or_else(|| EngineError::not_found("company", id))
+    }
+
+    pub fn create_contact(&self, new: NewContact) -> Result<Contact, EngineError> {
+        let mut errors = FieldErrors::new();
+        let name = errors.check("name", validate::line(&new.name));
+        let email = errors.check("email", EmailAddress::parse(&new.email));
+        let locale = match new.locale.as_deref() {
+            None => Some(self.config().default_locale),
+            Some(text) => {
+                let parsed = Locale::parse(text);
+                if parsed.is_none() {
+                    errors.add("locale", "invalid", "must be \"de\" or \"en\"");
+                }
+                parsed
+            }
+        };
+        errors.finish()?;
+        let (Some(name), Some(email), Some(locale)) = (name, email, locale) else {
+            return Err(EngineError::invalid_field("email", "invalid", "is invalid"));
+        };
+        self.company(new.company_id).map_err(|_| {
+            EngineError::not_found_in_field("company", new.company_id, "company_id")
+        })?;
+        self.write(|tx| {
+            if tx
+                .get_raw(Tree::ContactByEmail, email.as_str().as_bytes())?
+                .is_some()
+            {
+                return Err(EngineError::Conflict {
+                    code: "email_taken",
+                    message: format!("a contact with the address {email} exists"),
+                });
+            }
+            let id = ContactId(tx.next_id()?);
+            let contact = Contact {
+                id,
+                company_id: new.company_id,
+                name: name.clone(),
+                email: email.clone(),
+                role: new.role,
+                locale,
+                permissions: Permissions::initial(),
+                created_at: tx.now,
+            };
+            tx.put(Tree::Contacts, &id.key(), &contact)?;
+            tx.put_raw(Tree::ContactByEmail, email.as_str().as_bytes(), &id.key())?;
+            tx.put_raw(
+                Tree::ContactsByCompany,
+                &key_of(&[&new.company_id.key(), &id.key()]),
+                &[],
+            )?;
+            tx.log(RecordRef::company(new.company_id), ChangeOp::Updated)?;
+            Ok(contact)
+        })
+    }
+
+    pub fn contact(&self, id: ContactId) -> Result<Contact, EngineError> {
+        self.read(Tree::Contacts, &id.key())?
+            .ok_or_else(|| EngineError::not_found("contact", id))
+    }
+
+    /// The contact with this address, compared case-insensitively.
+    pub fn contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>, EngineError> {
+        let Some(id) = self
+            .store
+            .get(Tree::ContactByEmail, email.as_str().as_bytes())?
+        else {
+            return Ok(None);
+        };
+        match ContactId::from_key(&id) {
+            Some(id) => self.contact(id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets a contact's permissions at the request of a manager of its company; the
+    /// change is an event in the company's history.
+    pub fn set_permissions(
+        &self,
+        contact_id: ContactId,
+        to: Permissions,
+        requested_by: ContactId,
+    ) -> Result<Contact, EngineError> {
+        let target = self.contact(contact_id)?;
+        let requester = self.contact(requested_by).map_err(|_| {
+            EngineError::not_found_in_field("contact", requested_by, "requested_by")
+        })?;
+        let company = self.company(target.company_id)?;
+        access::decide(&Action::ChangePermissions {
+            requested_by: &requester,
+            target: &target,
+            target_company: &company,
+            to: &to,
+        })
+        .map_err(|denied| EngineError::Rule {
+            code: denied.code,
+            message: denied.message,
+        })?;
+        self.write(|tx| {
+            let mut contact: Contact = tx
+                .get(Tree::Contacts, &contact_id.key())?
+                .ok_or_else(|| EngineError::not_found("contact", contact_id))?;
+            let from = contact.permissions;
+            if from == to {
+                return Ok(contact);
+            }
+            contact.permissions = to;
+            tx.put(Tree::Contacts, &contact_id.key(), &contact)?;
+            tx.append_history(
+                RecordRef::company(contact.company_id),
+                Author::Contact {
+                    id: Some(requester.id),
+                    name: requester.name.clone(),
+                    email: Some(requester.email.clone()),
+                },
+                Visibility::Public,
+                EntryBody::Event(Event::PermissionsChanged {
+                    contact_id,
+                    requested_by,
+                    from,
+                    to,
+                }),
+            )?;
+            Ok(contact)
+        })
+    }
+
+    pub fn create_staff(&self, new: NewStaff) -> Result<Staff, EngineError> {
+        let mut errors = FieldErrors::new();
+        let name = errors.check("name", validate::line(&new.name));
+        let email = errors.check("email", EmailAddress::parse(&new.email));
+        errors.finish()?;
+        let (Some(name), Some(email)) = (name, email) else {
+            return Err(EngineError::invalid_field("email", "invalid", "is invalid"));
+        };
+        self.write(|tx| {
+            if tx
+                .get_raw(Tree::StaffByEmail, email.as_str().as_bytes())?
+                .is_some()
+            {
+                return Err(EngineError::Conflict {
+                    code: "email_taken",
+                    message: format!("a staff member with the address {email} exists"),
+                });
+            }
+            let id = StaffId(tx.next_id()?);
+            let staff = Staff {
+                id,
+                name: name.clone(),
+                email: email.clone(),
+                created_at: tx.now,
+            };
+            tx.put(Tree::Staff, &id.key(), &staff)?;
+            tx.put_raw(Tree::StaffByEmail, email.as_str().as_bytes(), &id.key())?;
+            Ok(staff)
+        })
+    }
+
+    pub fn staff(&self, id: StaffId) -> Result<Staff, EngineError> {
+        self.read(Tree::Staff, &id.key())?
+            .ok_or_else(|| EngineError::not_found("staff", id))
+    }
+
+    /// A record's history, oldest first.
+    pub fn history(
+        &self,
+        record: RecordRef,
+        request: PageRequest,
+    ) -> Result<Page<HistoryEntry>, EngineError> {
+        let prefix = record.key_prefix();
+        let entries = self
+            .store
+            .scan_prefix(Tree::History, &prefix, false)
+            .map(|item| item.map_err(EngineError::from));
+        paginate(entries, request, |(_, value)| {
+            crate::store::codec::decode(Tree::History, &value)
+                .map(Some)
+                .map_err(EngineError::from)
+        })
+    }
+
+    /// Names and addresses of contacts and staff, for rendering history authors and
+    /// events without a lookup per entry at the edge.
+    pub fn staff_names(&self, ids: &[StaffId]) -> Result<BTreeMap<StaffId, String>, EngineError> {
+        let mut names = BTreeMap::new();
+        for id in ids {
+            if let Some(staff) = self.read::<Staff>(Tree::Staff, &id.key())? {
+                names.insert(*id, staff.name);
+            }
+        }
+        Ok(names)
+    }
+}

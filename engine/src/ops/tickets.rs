@@ -1,0 +1,589 @@
+//! Tickets: creation, the status workflow, assignment, messages, time entries.
+
+use chrono::NaiveDate;
+
+use crate::error::{EngineError, FieldErrors};
+use crate::ids::{CompanyId, ContactId, StaffId, TicketId};
+use crate::model::*;
+use crate::store::trees::{key_of, trailing_u64};
+use crate::store::Tree;
+use crate::tx::{counter, Tx};
+use crate::validate::{self, EmailAddress, TextError};
+use crate::{Engine, Page};
+
+use super::attachments::NewAttachment;
+use super::{paginate, PageRequest};
+
+/// Who a new ticket is for.
+#[derive(Debug, Clone)]
+pub enum RequesterInput {
+    /// A known contact.
+    Contact(ContactId),
+    /// An address, matched to a contact if one has it; otherwise kept as given.
+    Email { email: String, name: Option<String> },
+}
+
+/// A ticket to open, with its first message.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub subject: String,
+    pub body: String,
+    pub requester: RequesterInput,
+    pub assignee_id: Option<StaffId>,
+    pub channel: Channel,
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// Filters of the ticket list; all given filters must match.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub company_id: Option<CompanyId>,
+    pub contact_id: Option<ContactId>,
+}
+
+/// The longest note a time entry may carry.
+pub const MAX_NOTE_CHARS: usize = 10_000;
+/// The most minutes one time entry may book: a whole day.
+pub const MAX_MINUTES: u32 = 24 * 60;
+
+impl Engine {
+    pub fn create_ticket(&self, new: NewTicket) -> Result<Ticket, EngineError> {
+        let mut errors = FieldErrors::new();
+        let subject = errors.check("subject", validate::line(&new.subject));
+        let body = self.check_body(&mut errors, "body", &new.body)?;
+        let requester_email = match &new.requester {
+            RequesterInput::Email { email, .. } => {
+                errors.check("requester_email", EmailAddress::parse(email))
+            }
+            RequesterInput::Contact(_) => None,
+        };
+        let requester_name = match &new.requester {
+            RequesterInput::Email {
+                name: Some(name), ..
+            } => errors.check("requester_name", validate::line(name)),
+            _ => None,
+        };
+        errors.finish()?;
+        let subject = subject.unwrap_or_default();
+        let body = body.unwrap_or_default();
+
+        let contact = match &new.requester {
+            RequesterInput::Contact(id) => Some(
+                self.contact(*id)
+                    .map_err(|_| EngineError::not_found_in_field("contact", id, "contact_id"))?,
+            ),
+            RequesterInput::Email { .. } => match &requester_email {
+                Some(email) => self.contact_by_email(email)?,
+                None => None,
+            },
+        };
+        if let Some(assignee) = new.assignee_id {
+            self.staff(assignee)
+                .map_err(|_| EngineError::not_found_in_field("staff", assignee, "assignee_id"))?;
+        }
+        let requester = match &contact {
+            Some(contact) => Requester {
+                contact_id: Some(contact.id),
+                name: Some(contact.name.clone()),
+                email: Some(contact.email.clone()),
+            },
+            None => Requester {
+                contact_id: None,
+                name: requester_name.clone(),
+                email: requester_email.clone(),
+            },
+        };
+        let author = Author::Contact {
+            id: requester.contact_id,
+            name: requester
+                .name
+                .clone()
+                .or_else(|| requester.email.as_ref().map(|e| e.to_string()))
+                .unwrap_or_default(),
+            email: requester.email.clone(),
+        };
+        let company_id = contact.as_ref().map(|c| c.company_id);
+
+        self.write(|tx| {
+            let id = TicketId(tx.next_id()?);
+            let number = tx.next(counter::TICKET_NUMBER)?;
+            let ticket = Ticket {
+                id,
+                number,
+                subject: subject.clone(),
+                status: TicketStatus::New,
+                channel: new.channel,
+                company_id,
+                requester: requester.clone(),
+                assignee_id: new.assignee_id,
+                created_at: tx.now,
+                updated_at: tx.now,
+                done_at: None,
+            };
+            tx.put(Tree::Tickets, &id.key(), &ticket)?;
+            tx.put_raw(Tree::TicketByNumber, &number.to_be_bytes(), &id.key())?;
+            index_ticket(tx, &ticket)?;
+            tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
+            let attachments = super::attachments::store_all(tx, &new.attachments)?;
+            tx.append_history(
+                RecordRef::ticket(id),
+                author.clone(),
+                Visibility::Public,
+                EntryBody::Message {
+                    text: body.clone(),
+                    attachments,
+                    threaded_by: None,
+                },
+            )?;
+            if let Some(assignee) = new.assignee_id {
+                tx.append_history(
+                    RecordRef::ticket(id),
+                    Author::System,
+                    Visibility::Public,
+                    EntryBody::Event(Event::Assigned {
+                        from: None,
+                        to: assignee,
+                    }),
+                )?;
+            }
+            Ok(ticket)
+        })
+    }
+
+    pub fn ticket(&self, id: TicketId) -> Result<Ticket, EngineError> {
+        self.read(Tree::Tickets, &id.key())?
+            .ok_or_else(|| EngineError::not_found("ticket", id))
+    }
+
+    pub fn ticket_by_number(&self, number: u64) -> Result<Ticket, EngineError> {
+        let id = self
+            .store
+            .get(Tree::TicketByNumber, &number.to_be_bytes())?
+            .and_then(|bytes| TicketId::from_key(&bytes))
+            .ok_or_else(|| EngineError::not_found("ticket number", number))?;
+        self.ticket(id)
+    }
+
+    /// Tickets matching `filter`, newest first.
+    pub fn list_tickets(
+        &self,
+        filter: &TicketFilter,
+        request: PageRequest,
+    ) -> Result<Page<Ticket>, EngineError> {
+        // Walk the most selective index; check the other filters on the record.
+        let (tree, prefix): (Tree, Vec<u8>) = if let Some(contact) = filter.contact_id {
+            (Tree::TicketsByContact, contact.key().to_vec())
+        } else if let Some(company) = filter.company_id {
+            (Tree::TicketsByCompany, company.key().to_vec())
+        } else if let Some(status) = filter.status {
+            (Tree::TicketsByStatus, vec![status.code()])
+        } else {
+            (Tree::Tickets, Vec::new())
+        };
+        let needs_check = [
+            filter.contact_id.is_some(),
+            filter.company_id.is_some(),
+            filter.status.is_some(),
+        ]
+        .iter()
+        .filter(|set| **set)
+        .count()
+            > 1;
+        let candidates = self.store.scan_prefix(tree, &prefix, true).map(|item| {
+            let (key, _) = item?;
+            let id = if tree == Tree::Tickets {
+                TicketId::from_key(&key)
+            } else {
+                trailing_u64(&key).map(TicketId)
+            };
+            id.ok_or_else(|| {
+                EngineError::Store(crate::store::StoreError::Corrupt {
+                    tree: tree.name(),
+                    reason: "short key".into(),
+                })
+            })
+        });
+        if !needs_check {
+            return paginate(candidates, request, |id| {
+                self.read(Tree::Tickets, &id.key())
+            });
+        }
+        let matching = candidates.filter_map(|id| match id {
+            Ok(id) => match self.read::<Ticket>(Tree::Tickets, &id.key()) {
+                Ok(Some(ticket)) if matches(filter, &ticket) => Some(Ok(ticket)),
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            },
+            Err(error) => Some(Err(error)),
+        });
+        paginate(matching, request, |ticket| Ok(Some(ticket)))
+    }
+
+    /// A staff member writes on a ticket; a public message is for the customer.
+    pub fn post_staff_message(
+        &self,
+        ticket_id: TicketId,
+        staff_id: StaffId,
+        body: &str,
+        visibility: Visibility,
+    ) -> Result<HistoryEntry, EngineError> {
+        let mut errors = FieldErrors::new();
+        let body = self.check_body(&mut errors, "body", body)?;
+        errors.finish()?;
+        let body = body.unwrap_or_default();
+        let staff = self.staff_in_field(staff_id)?;
+        self.ticket(ticket_id)?;
+        self.write(|tx| {
+            touch_ticket(tx, ticket_id)?;
+            tx.append_history(
+                RecordRef::ticket(ticket_id),
+                staff_author(&staff),
+                visibility,
+                EntryBody::Message {
+                    text: body.clone(),
+                    attachments: vec![],
+                    threaded_by: None,
+                },
+            )
+        })
+    }
+
+    /// Staff set a status. Any status but `new`, which only a fresh ticket has.
+    pub fn set_ticket_status(
+        &self,
+        ticket_id: TicketId,
+        to: TicketStatus,
+        staff_id: StaffId,
+    ) -> Result<Ticket, EngineError> {
+        let staff = self.staff_in_field(staff_id)?;
+        self.ticket(ticket_id)?;
+        if to == TicketStatus::New {
+            return Err(EngineError::Conflict {
+                code: "illegal_transition",
+                message: "a ticket cannot be set back to new".into(),
+            });
+        }
+        self.write(|tx| change_status(tx, ticket_id, to, staff_author(&staff)))
+    }
+
+    pub fn assign_ticket(
+        &self,
+        ticket_id: TicketId,
+        staff_id: StaffId,
+    ) -> Result<Ticket, EngineError> {
+        let staff = self.staff_in_field(staff_id)?;
+        self.ticket(ticket_id)?;
+        self.write(|tx| {
+            let mut ticket = load_ticket(tx, ticket_id)?;
+            if ticket.assignee_id == Some(staff_id) {
+                return Ok(ticket);
+            }
+            let from = ticket.assignee_id;
+            ticket.assignee_id = Some(staff_id);
+            ticket.updated_at = tx.now;
+            save_ticket(tx, &ticket)?;
+            tx.append_history(
+                RecordRef::ticket(ticket_id),
+                staff_author(&staff),
+                Visibility::Public,
+                EntryBody::Event(Event::Assigned { from, to: staff_id }),
+            )?;
+            Ok(ticket)
+        })
+    }
+
+    /// Books staff time on a ticket; time entries are internal.
+    pub fn add_time_entry(
+        &self,
+        ticket_id: TicketId,
+        staff_id: StaffId,
+        minutes: i64,
+        note: &str,
+        date: Option<NaiveDate>,
+    ) -> Result<HistoryEntry, EngineError> {
+        let mut errors = FieldErrors::new();
+        if minutes < 1 || minutes > MAX_MINUTES as i64 {
+            errors.add(
+                "minutes",
+                "invalid",
+                format!("must be between 1 and {MAX_MINUTES}"),
+            );
+        }
+        if note.chars().count() > MAX_NOTE_CHARS {
+            errors.add(
+                "note",
+                "too_long",
+                format!("is longer than {MAX_NOTE_CHARS} characters"),
+            );
+        }
+        errors.finish()?;
+        let staff = self.staff_in_field(staff_id)?;
+        self.ticket(ticket_id)?;
+        let date = date.unwrap_or_else(|| self.clock().now().date_naive());
+        self.write(|tx| {
+            touch_ticket(tx, ticket_id)?;
+            tx.append_history(
+                RecordRef::ticket(ticket_id),
+                staff_author(&staff),
+                Visibility::Internal,
+                EntryBody::TimeEntry {
+                    minutes: minutes as u32,
+                    note: note.trim().to_string(),
+                    date,
+                },
+            )
+        })
+    }
+
+    fn staff_in_field(&self, staff_id: StaffId) -> Result<Staff, EngineError> {
+        self.staff(staff_id)
+            .map_err(|_| EngineError::not_found_in_field("staff", staff_id, "staff_id"))
+    }
+
+    /// Checks a message body: empty is 400, over the size limit is 413.
+    pub(crate) fn check_body(
+        &self,
+        errors: &mut FieldErrors,
+        field: &str,
+        body: &str,
+    ) -> Result<Option<String>, EngineError> {
+        match validate::body(body, self.config().max_body_bytes) {
+            Ok(body) => Ok(Some(body)),
+            Err(TextError::TooLong { max }) => Err(EngineError::TooLarge {
+                field: field.to_string(),
+                message: format!("{field} is larger than {max} bytes"),
+            }),
+            Err(other) => {
+                errors.check::<String, _>(field, Err(other));
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn matches(filter: &TicketFilter, ticket: &Ticket) -> bool {
+    filter.status.is_none_or(|s| ticket.status == s)
+        && filter
+            .company_id
+            .is_none_or(|c| ticket.company_id == Some(c))
+        && filter
+            .contact_id
+            .is_none_or(|c| ticket.requester.contact_id == Some(c))
+}
+
+pub(crate) fn staff_author(staff: &Staff) -> Author {
+    Author::Staff {
+        id: staff.id,
+        name: staff.name.clone(),
+        email: staff.email.clone(),
+    }
+}
+
+pub(crate) fn load_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
+    tx.get(Tree::Tickets, &id.key())?
+        .ok_or_else(|| EngineError::not_found("ticket", id))
+}
+
+/// Writes a changed ticket and logs the change. The status index is kept by
+/// [`change_status`], the only place a status changes.
+pub(crate) fn save_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), EngineError> {
+    tx.put(Tree::Tickets, &ticket.id.key(), ticket)?;
+    tx.log(RecordRef::ticket(ticket.id), ChangeOp::Updated)
+}
+
+fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<(), EngineError> {
+    let mut ticket = load_ticket(tx, id)?;
+    ticket.updated_at = tx.now;
+    tx.put(Tree::Tickets, &ticket.id.key(), &ticket)
+}
+
+fn index_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), EngineError> {
+    tx.put_raw(
+        Tree::TicketsByStatus,
+        &key_of(&[&[ticket.status.code()], &ticket.id.key()]),
+        &[],
+    )?;
+    if let Some(company) = ticket.company_id {
+        tx.put_raw(
+            Tree::TicketsByCompany,
+            &key_of(&[&company.key(), &ticket.id.key()]),
+            &[],
+        )?;
+    }
+    if let Some(contact) = ticket.requester.contact_id {
+        tx.put_raw(
+            Tree::TicketsByContact,
+            &key_of(&[&contact.key(), &ticket.id.key()]),
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Moves a ticket to `to` with its history event; a no-op when it is there already.
+pub(crate) fn change_status(
+    tx: &mut Tx<'_>,
+    id: TicketId,
+    to: TicketStatus,
+    author: Author,
+) -> Result<Ticket, EngineError> {
+    let mut ticket = load_ticket(tx, id)?;
+    let from = ticket.status;
+    if from == to {
+        return Ok(ticket);
+    }
+    tx.remove(Tree::TicketsByStatus, &key_of(&[&[from.code()], &id.key()]))?;
+    tx.put_raw(
+        Tree::TicketsByStatus,
+        &key_of(&[&[to.code()], &id.key()]),
+        &[],
+    )?;
+    ticket.status = to;
+    ticket.updated_at = tx.now;
+    if to == TicketStatus::Done {
+        ticket.done_at = Some(tx.now);
+    }
+    save_ticket(tx, &ticket)?;
+    tx.append_history(
+        RecordRef::ticket(id),
+        author,
+        Visibility::Public,
+        EntryBody::Event(Event::StatusChanged { from, to }),
+    )?;
+    Ok(ticket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::parties::{NewCompany, NewContact, NewStaff};
+    use std::sync::Arc;
+
+    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), crate::EngineConfig::default()).unwrap();
+        (dir, Arc::new(engine))
+    }
+
+    fn new_ticket(subject: &str) -> NewTicket {
+        NewTicket {
+            subject: subject.into(),
+            body: "Die Kasse startet nicht.".into(),
+            requester: RequesterInput::Email {
+                email: "kunde@example.org".into(),
+                name: None,
+            },
+            assignee_id: None,
+            channel: Channel::Api,
+            attachments: vec![],
+        }
+    }
+
+    #[test]
+    fn concurrent_creation_numbers_tickets_without_gaps_or_repeats() {
+        let (_dir, engine) = engine();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let engine = engine.clone();
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|_| engine.create_ticket(new_ticket("Drucker")).unwrap().number)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut numbers: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_refused_ticket_takes_no_number() {
+        let (_dir, engine) = engine();
+        assert!(engine.create_ticket(new_ticket("")).is_err());
+        assert_eq!(engine.create_ticket(new_ticket("Kasse")).unwrap().number, 1);
+    }
+
+    #[test]
+    fn status_changes_keep_the_index_and_history_in_step() {
+        let (_dir, engine) = engine();
+        let staff = engine
+            .create_staff(NewStaff {
+                name: "Sam".into(),
+                email: "sam@vendor.example".into(),
+            })
+            .unwrap();
+        let ticket = engine.create_ticket(new_ticket("Kasse")).unwrap();
+        engine
+            .set_ticket_status(ticket.id, TicketStatus::InProgress, staff.id)
+            .unwrap();
+        let in_progress = TicketFilter {
+            status: Some(TicketStatus::InProgress),
+            ..Default::default()
+        };
+        let new = TicketFilter {
+            status: Some(TicketStatus::New),
+            ..Default::default()
+        };
+        assert_eq!(
+            engine
+                .list_tickets(&in_progress, PageRequest::first())
+                .unwrap()
+                .total,
+            1
+        );
+        assert_eq!(
+            engine
+                .list_tickets(&new, PageRequest::first())
+                .unwrap()
+                .total,
+            0
+        );
+        let refused = engine.set_ticket_status(ticket.id, TicketStatus::New, staff.id);
+        assert!(matches!(
+            refused,
+            Err(EngineError::Conflict {
+                code: "illegal_transition",
+                ..
+            })
+        ));
+        let history = engine
+            .history(RecordRef::ticket(ticket.id), PageRequest::first())
+            .unwrap();
+        assert_eq!(history.total, 2);
+    }
+
+    #[test]
+    fn a_known_address_makes_the_ticket_the_contacts() {
+        let (_dir, engine) = engine();
+        let company = engine
+            .create_company(NewCompany {
+                name: "Café Müller".into(),
+                kind: CompanyKind::Customer,
+                reseller_id: None,
+                onretail_instance_ids: vec![],
+            })
+            .unwrap();
+        let contact = engine
+            .create_contact(NewContact {
+                company_id: company.id,
+                name: "Maria Müller".into(),
+                email: "Maria@Example.org".into(),
+                role: ContactRole::Manager,
+                locale: None,
+            })
+            .unwrap();
+        let mut new = new_ticket("Bon-Drucker");
+        new.requester = RequesterInput::Email {
+            email: "MARIA@example.org".into(),
+            name: None,
+        };
+        let ticket = engine.create_ticket(new).unwrap();
+        assert_eq!(ticket.requester.contact_id, Some(contact.id));
+        assert_eq!(ticket.company_id, Some(company.id));
+    }
+}

@@ -1,0 +1,172 @@
+//! `export` and `import`: the whole store as JSON lines, one stored pair a line.
+//!
+//! `{"tree": "tickets", "key": "<hex>", "value": <the stored JSON>}` for JSON trees and
+//! `{"tree": "blobs", "key": "<hex>", "bytes": "<base64>"}` for the others. Values are
+//! copied byte for byte, so export → import → export is identical. The first line is
+//! `{"signing_keys": {…}}`: reply addresses and links already mailed out must still
+//! verify after a restore, so an export is as secret as the data dir.
+
+use std::io::{BufRead, Write};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::EngineError;
+use crate::store::trees::ValueEncoding;
+use crate::store::{StoreError, Tree};
+use crate::Engine;
+
+#[derive(Serialize)]
+struct LineOut<'a> {
+    tree: &'static str,
+    key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysLine {
+    signing_keys: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineIn<'a> {
+    tree: String,
+    key: String,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(default)]
+    bytes: Option<String>,
+}
+
+/// Why an import stopped. Nothing is imported into a store that is not empty.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the data dir is not empty; import only into an empty one")]
+    NotEmpty,
+    #[error("line {line}: {reason}")]
+    BadLine { line: usize, reason: String },
+    #[error("reading the input failed: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl Engine {
+    /// Writes every stored pair, tree by tree in key order; returns the line count.
+    pub fn export(&self, out: &mut dyn Write) -> Result<u64, EngineError> {
+        let io_error = |error: std::io::Error| {
+            EngineError::Store(StoreError::Backend(format!(
+                "writing the export failed: {error}"
+            )))
+        };
+        let keys = serde_json::to_string(&KeysLine {
+            signing_keys: self.keys.to_json(),
+        })
+        .map_err(|error| EngineError::Store(StoreError::Backend(error.to_string())))?;
+        out.write_all(keys.as_bytes()).map_err(io_error)?;
+        out.write_all(b"\n").map_err(io_error)?;
+        let mut lines = 1u64;
+        for tree in Tree::ALL {
+            for item in self.store.scan_prefix(tree, &[], false) {
+                let (key, value) = item?;
+                let line = match tree.value_encoding() {
+                    ValueEncoding::Json => {
+                        let text = std::str::from_utf8(&value)
+                            .map_err(|error| corrupt(tree, error.to_string()))?;
+                        let raw: &RawValue = serde_json::from_str(text)
+                            .map_err(|error| corrupt(tree, error.to_string()))?;
+                        serde_json::to_string(&LineOut {
+                            tree: tree.name(),
+                            key: hex::encode(&key),
+                            value: Some(raw),
+                            bytes: None,
+                        })
+                    }
+                    ValueEncoding::Bytes => serde_json::to_string(&LineOut {
+                        tree: tree.name(),
+                        key: hex::encode(&key),
+                        value: None,
+                        bytes: Some(BASE64.encode(&value)),
+                    }),
+                }
+                .map_err(|error| corrupt(tree, error.to_string()))?;
+                out.write_all(line.as_bytes()).map_err(io_error)?;
+                out.write_all(b"\n").map_err(io_error)?;
+                lines += 1;
+            }
+        }
+        out.flush().map_err(io_error)?;
+        Ok(lines)
+    }
+
+    /// Reads an export into this store, which must be empty. Every line is checked
+    /// before anything is written, so a bad file imports nothing.
+    pub fn import(&self, input: &mut dyn BufRead) -> Result<u64, ImportError> {
+        if !self.store.is_empty().map_err(EngineError::from)? {
+            return Err(ImportError::NotEmpty);
+        }
+        let mut pairs = Vec::new();
+        let mut signing_keys = None;
+        for (index, line) in input.lines().enumerate() {
+            let line_number = index + 1;
+            let line = line.map_err(ImportError::Read)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let bad = |reason: String| ImportError::BadLine {
+                line: line_number,
+                reason,
+            };
+            if line.starts_with("{\"signing_keys\"") {
+                let keys: KeysLine = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+                signing_keys = Some(keys.signing_keys);
+                continue;
+            }
+            let parsed: LineIn<'_> = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+            let tree = Tree::from_name(&parsed.tree)
+                .ok_or_else(|| bad(format!("unknown tree {:?}", parsed.tree)))?;
+            let key = hex::decode(&parsed.key).map_err(|e| bad(format!("key: {e}")))?;
+            let value = match (tree.value_encoding(), parsed.value, parsed.bytes) {
+                (ValueEncoding::Json, Some(raw), None) => raw.get().as_bytes().to_vec(),
+                (ValueEncoding::Bytes, None, Some(encoded)) => BASE64
+                    .decode(encoded)
+                    .map_err(|e| bad(format!("bytes: {e}")))?,
+                _ => {
+                    return Err(bad(format!(
+                        "tree {} takes {}",
+                        tree.name(),
+                        match tree.value_encoding() {
+                            ValueEncoding::Json => "\"value\"",
+                            ValueEncoding::Bytes => "\"bytes\"",
+                        }
+                    )))
+                }
+            };
+            pairs.push((tree, key, value));
+        }
+        if let (Some(keys), Some(data_dir)) = (&signing_keys, &self.data_dir) {
+            crate::links::KeyRing::replace_file(data_dir, keys).map_err(EngineError::from)?;
+        }
+        for (tree, key, value) in &pairs {
+            self.store
+                .insert_raw(*tree, key, value)
+                .map_err(EngineError::from)?;
+        }
+        self.store.durable().map_err(EngineError::from)?;
+        Ok(pairs.len() as u64 + u64::from(signing_keys.is_some()))
+    }
+}
+
+fn corrupt(tree: Tree, reason: String) -> EngineError {
+    EngineError::Store(StoreError::Corrupt {
+        tree: tree.name(),
+        reason,
+    })
+}

@@ -1,0 +1,77 @@
+//! The store: typed trees over an ordered key-value backend, one transaction per
+//! change, and group commit for durability.
+//!
+//! Engine operations talk to [`Store`] and [`Txn`] only; `sled_store` is the one
+//! backend today. A second backend implements the same two traits.
+
+pub mod codec;
+pub mod group_commit;
+pub mod sled_store;
+pub mod trees;
+
+use crate::error::EngineError;
+pub use trees::Tree;
+
+/// Bumped when a stored layout changes incompatibly; checked at open.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Why the backend failed. The message is for logs and for the one-line CLI error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data dir {path} is in use by another process (is a kontor server running?)")]
+    Locked { path: String },
+    #[error("storage failed: {0}")]
+    Backend(String),
+    #[error("stored value in {tree} is unreadable: {reason}")]
+    Corrupt { tree: &'static str, reason: String },
+    #[error("the data dir was written by schema version {found}, this build reads {expected}")]
+    SchemaMismatch { found: u64, expected: u64 },
+}
+
+/// A key and value read from a tree.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Reads and writes inside one transaction. Everything written through one `Txn`
+/// commits together or not at all.
+pub trait Txn {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+    fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError>;
+    fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError>;
+}
+
+/// The work of one transaction; the backend may run it more than once on conflict,
+/// so it must not have effects outside the `Txn`.
+pub type TxnWork<'a> = dyn FnMut(&mut dyn Txn) -> Result<(), EngineError> + 'a;
+
+/// An ordered key-value store of named trees.
+pub trait Store: Send + Sync {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Pairs whose key starts with `prefix`, in key order (or reversed).
+    fn scan_prefix<'a>(
+        &'a self,
+        tree: Tree,
+        prefix: &[u8],
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a>;
+
+    /// Pairs with `key > after`, in key order: for following the changelog.
+    fn scan_after<'a>(
+        &'a self,
+        tree: Tree,
+        after: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a>;
+
+    /// Runs `work` as one atomic transaction over all trees.
+    fn transact(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError>;
+
+    /// Returns once everything committed before the call is on disk. Concurrent
+    /// callers share one flush (group commit).
+    fn durable(&self) -> Result<(), StoreError>;
+
+    /// Inserts without a transaction; only for `import` into an empty store.
+    fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// True when no tree holds anything.
+    fn is_empty(&self) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,273 @@
+//! The sled backend of [`Store`].
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+    UnabortableTransactionError,
+};
+
+use super::group_commit::GroupCommit;
+use super::{Pair, Store, StoreError, Tree, Txn, TxnWork, SCHEMA_VERSION};
+use crate::error::EngineError;
+
+/// The store in `<data_dir>/store`, locked against a second process by
+/// `<data_dir>/kontor.lock` for as long as this value lives.
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    group_commit: GroupCommit,
+    _lock: File,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| {
+            StoreError::Backend(format!(
+                "cannot create data dir {}: {error}",
+                data_dir.display()
+            ))
+        })?;
+        let lock = take_lock(data_dir)?;
+        let db = sled::Config::new()
+            .path(data_dir.join("store"))
+            .cache_capacity(256 * 1024 * 1024)
+            .open()
+            .map_err(|error| backend_error(data_dir, error))?;
+        let mut trees = Vec::with_capacity(Tree::ALL.len());
+        for tree in Tree::ALL {
+            trees.push(
+                db.open_tree(tree.name())
+                    .map_err(|error| backend_error(data_dir, error))?,
+            );
+        }
+        let store = SledStore {
+            db,
+            trees,
+            group_commit: GroupCommit::default(),
+            _lock: lock,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        // `trees` was filled from `Tree::ALL` in order.
+        let index = Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0);
+        &self.trees[index]
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let meta = self.tree(Tree::Meta);
+        match meta.get(b"schema_version").map_err(sled_error)? {
+            Some(bytes) => {
+                let found = super::trees::trailing_u64(&bytes).unwrap_or(0);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::SchemaMismatch {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+            None => {
+                meta.insert(b"schema_version", &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(sled_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes everything to disk; used at shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(sled_error)
+    }
+}
+
+fn take_lock(data_dir: &Path) -> Result<File, StoreError> {
+    let path: PathBuf = data_dir.join("kontor.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| StoreError::Backend(format!("cannot open {}: {error}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: data_dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Backend(format!(
+            "cannot lock {}: {error}",
+            path.display()
+        ))),
+    }
+}
+
+fn backend_error(data_dir: &Path, error: sled::Error) -> StoreError {
+    let text = error.to_string();
+    if text.contains("could not acquire lock") {
+        StoreError::Locked {
+            path: data_dir.display().to_string(),
+        }
+    } else {
+        StoreError::Backend(text)
+    }
+}
+
+fn sled_error(error: sled::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+/// Adapts sled's transactional trees to [`Txn`]. A sled-level failure inside the work
+/// is parked here and handed back to sled after the work returns, so that sled can
+/// retry on conflict.
+struct SledTxn<'a> {
+    trees: &'a [TransactionalTree],
+    failure: Option<UnabortableTransactionError>,
+}
+
+impl SledTxn<'_> {
+    fn tree(&self, tree: Tree) -> &TransactionalTree {
+        let index = Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0);
+        &self.trees[index]
+    }
+
+    fn park(&mut self, error: UnabortableTransactionError) -> EngineError {
+        let message = error.to_string();
+        self.failure = Some(error);
+        EngineError::Store(StoreError::Backend(message))
+    }
+}
+
+impl Txn for SledTxn<'_> {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        match self.tree(tree).get(key) {
+            Ok(value) => Ok(value.map(|v| v.to_vec())),
+            Err(error) => Err(self.park(error)),
+        }
+    }
+
+    fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
+        match self.tree(tree).insert(key, value) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.park(error)),
+        }
+    }
+
+    fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError> {
+        match self.tree(tree).remove(key) {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.park(error)),
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tree(tree)
+            .get(key)
+            .map(|value| value.map(|v| v.to_vec()))
+            .map_err(sled_error)
+    }
+
+    fn scan_prefix<'a>(
+        &'a self,
+        tree: Tree,
+        prefix: &[u8],
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a> {
+        let iter = self.tree(tree).scan_prefix(prefix);
+        let map = |item: sled::Result<(sled::IVec, sled::IVec)>| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(sled_error)
+        };
+        if reverse {
+            Box::new(iter.rev().map(map))
+        } else {
+            Box::new(iter.map(map))
+        }
+    }
+
+    fn scan_after<'a>(
+        &'a self,
+        tree: Tree,
+        after: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a> {
+        use std::ops::Bound;
+        let range = (Bound::Excluded(after.to_vec()), Bound::Unbounded);
+        Box::new(self.tree(tree).range::<Vec<u8>, _>(range).map(|item| {
+            item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .map_err(sled_error)
+        }))
+    }
+
+    fn transact(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {
+        let work = RefCell::new(work);
+        let domain_error: RefCell<Option<EngineError>> = RefCell::new(None);
+        let outcome = self.trees.as_slice().transaction(|trees| {
+            let mut txn = SledTxn {
+                trees,
+                failure: None,
+            };
+            let result = (work.borrow_mut())(&mut txn);
+            if let Some(failure) = txn.failure.take() {
+                return Err(ConflictableTransactionError::from(failure));
+            }
+            match result {
+                Ok(()) => Ok(()),
+                Err(error) => {
+                    *domain_error.borrow_mut() = Some(error);
+                    Err(ConflictableTransactionError::Abort(()))
+                }
+            }
+        });
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(())) => Err(domain_error
+                .into_inner()
+                .unwrap_or_else(|| EngineError::Store(StoreError::Backend("aborted".into())))),
+            Err(TransactionError::Storage(error)) => Err(EngineError::Store(sled_error(error))),
+        }
+    }
+
+    fn durable(&self) -> Result<(), StoreError> {
+        self.group_commit.wait(|| self.flush())
+    }
+
+    fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.tree(tree)
+            .insert(key, value)
+            .map(|_| ())
+            .map_err(sled_error)
+    }
+
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        for tree in Tree::ALL {
+            let mut iter = self.tree(tree).iter();
+            if tree == Tree::Meta {
+                // The schema version alone does not make a store non-empty.
+                let other = iter.any(|item| {
+                    item.map(|(key, _)| key.as_ref() != b"schema_version")
+                        .unwrap_or(true)
+                });
+                if other {
+                    return Ok(false);
+                }
+            } else if iter.next().is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.flush() {
+            tracing::error!(%error, "flushing the store on close failed");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Every tree, declared in one place, with its key layout.
+//! All integers in keys are big-endian so that byte order is numeric order.
+
+/// The named trees of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tree {
+    /// counter name (utf-8) -> u64 BE. Sequences and the schema version.
+    Meta,
+    /// company_id (u64 BE) -> Company
+    Companies,
+    /// contact_id (u64 BE) -> Contact
+    Contacts,
+    /// lower-case email (utf-8) -> contact_id (u64 BE)
+    ContactByEmail,
+    /// company_id (u64 BE) ++ contact_id (u64 BE) -> ()
+    ContactsByCompany,
+    /// staff_id (u64 BE) -> Staff
+    Staff,
+    /// lower-case email (utf-8) -> staff_id (u64 BE)
+    StaffByEmail,
+    /// ticket_id (u64 BE) -> Ticket
+    Tickets,
+    /// ticket number (u64 BE) -> ticket_id (u64 BE)
+    TicketByNumber,
+    /// status code (u8) ++ ticket_id (u64 BE) -> ()
+    TicketsByStatus,
+    /// company_id (u64 BE) ++ ticket_id (u64 BE) -> ()
+    TicketsByCompany,
+    /// contact_id (u64 BE) ++ ticket_id (u64 BE) -> ()
+    TicketsByContact,
+    /// record kind (u8) ++ record id (u64 BE) ++ history_id (u64 BE) -> HistoryEntry
+    History,
+    /// attachment_id (u64 BE) -> Attachment
+    Attachments,
+    /// sha256 (32 bytes) -> the bytes
+    Blobs,
+    /// changelog seq (u64 BE) -> Change
+    Changelog,
+    /// sha256 of the secret (32 bytes) -> ApiKey
+    ApiKeys,
+}
+
+impl Tree {
+    /// Every tree, in the order `export` writes them.
+    pub const ALL: [Tree; 17] = [
+        Tree::Meta,
+        Tree::Companies,
+        Tree::Contacts,
+        Tree::ContactByEmail,
+        Tree::ContactsByCompany,
+        Tree::Staff,
+        Tree::StaffByEmail,
+        Tree::Tickets,
+        Tree::TicketByNumber,
+        Tree::TicketsByStatus,
+        Tree::TicketsByCompany,
+        Tree::TicketsByContact,
+        Tree::History,
+        Tree::Attachments,
+        Tree::Blobs,
+        Tree::Changelog,
+        Tree::ApiKeys,
+    ];
+
+    /// The on-disk name of the tree.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Companies => "companies",
+            Tree::Contacts => "contacts",
+            Tree::ContactByEmail => "contact_by_email",
+            Tree::ContactsByCompany => "contacts_by_company",
+            Tree::Staff => "staff",
+            Tree::StaffByEmail => "staff_by_email",
+            Tree::Tickets => "tickets",
+            Tree::TicketByNumber => "ticket_by_number",
+            Tree::TicketsByStatus => "tickets_by_status",
+            Tree::TicketsByCompany => "tickets_by_company",
+            Tree::TicketsByContact => "tickets_by_contact",
+            Tree::History => "history",
+            Tree::Attachments => "attachments",
+            Tree::Blobs => "blobs",
+            Tree::Changelog => "changelog",
+            Tree::ApiKeys => "api_keys",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Tree> {
+        Tree::ALL.into_iter().find(|tree| tree.name() == name)
+    }
+
+    /// How values of this tree are written in an export line.
+    pub fn value_encoding(self) -> ValueEncoding {
+        match self {
+            Tree::Companies
+            | Tree::Contacts
+            | Tree::Staff
+            | Tree::Tickets
+            | Tree::History
+            | Tree::Attachments
+            | Tree::Changelog
+            | Tree::ApiKeys => ValueEncoding::Json,
+            Tree::Meta
+            | Tree::ContactByEmail
+            | Tree::ContactsByCompany
+            | Tree::StaffByEmail
+            | Tree::TicketByNumber
+            | Tree::TicketsByStatus
+            | Tree::TicketsByCompany
+            | Tree::TicketsByContact
+            | Tree::Blobs => ValueEncoding::Bytes,
+        }
+    }
+}
+
+/// Whether a tree's values are JSON documents or opaque bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueEncoding {
+    Json,
+    Bytes,
+}
+
+/// Builds a key from fixed-width parts.
+pub fn key_of(parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// The trailing u64 of a composite key, e.g. the ticket id of an index entry.
+pub fn trailing_u64(key: &[u8]) -> Option<u64> {
+    let start = key.len().checked_sub(8)?;
+    let array: [u8; 8] = key.get(start..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(array))
+}

@@ -1,0 +1,149 @@
+//! The write path: one engine change is one store transaction that writes the record,
+//! its history entry and its changelog entry together (DESIGN.md invariant 2), and the
+//! caller is answered only once a group-committed flush has made it durable.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::EngineError;
+use crate::ids::HistoryId;
+use crate::model::{Author, Change, ChangeOp, EntryBody, HistoryEntry, RecordRef, Visibility};
+use crate::store::codec::{decode, encode};
+use crate::store::{Tree, Txn};
+use crate::Engine;
+
+/// Names of the sequences kept in the meta tree.
+pub(crate) mod counter {
+    /// One id sequence for every record, so keys sort in creation order.
+    pub const RECORD_ID: &[u8] = b"seq.record_id";
+    pub const TICKET_NUMBER: &[u8] = b"seq.ticket_number";
+    pub const CHANGELOG: &[u8] = b"seq.changelog";
+}
+
+/// A transaction in progress, with the helpers every operation needs.
+pub(crate) struct Tx<'a> {
+    txn: &'a mut dyn Txn,
+    pub now: DateTime<Utc>,
+}
+
+impl Tx<'_> {
+    pub fn get<T: DeserializeOwned>(
+        &mut self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, EngineError> {
+        match self.txn.get(tree, key)? {
+            Some(bytes) => Ok(Some(decode(tree, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn get_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.txn.get(tree, key)
+    }
+
+    pub fn put<T: Serialize>(
+        &mut self,
+        tree: Tree,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), EngineError> {
+        self.txn.insert(tree, key, &encode(value))
+    }
+
+    pub fn put_raw(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
+        self.txn.insert(tree, key, value)
+    }
+
+    pub fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError> {
+        self.txn.remove(tree, key)
+    }
+
+    /// The next value of a sequence; the first is 1. Gap-free because a transaction
+    /// that aborts takes its increment with it.
+    pub fn next(&mut self, name: &[u8]) -> Result<u64, EngineError> {
+        let current = self
+            .txn
+            .get(Tree::Meta, name)?
+            .and_then(|bytes| crate::store::trees::trailing_u64(&bytes))
+            .unwrap_or(0);
+        let next = current + 1;
+        self.txn.insert(Tree::Meta, name, &next.to_be_bytes())?;
+        Ok(next)
+    }
+
+    pub fn next_id(&mut self) -> Result<u64, EngineError> {
+        self.next(counter::RECORD_ID)
+    }
+
+    /// Appends a changelog entry for `record`.
+    pub fn log(&mut self, record: RecordRef, op: ChangeOp) -> Result<(), EngineError> {
+        let seq = self.next(counter::CHANGELOG)?;
+        let change = Change {
+            seq,
+            at: self.now,
+            record,
+            op,
+        };
+        self.put(Tree::Changelog, &seq.to_be_bytes(), &change)
+    }
+
+    /// Appends a history entry to `record` (and the changelog entry that announces it).
+    pub fn append_history(
+        &mut self,
+        record: RecordRef,
+        author: Author,
+        visibility: Visibility,
+        body: EntryBody,
+    ) -> Result<HistoryEntry, EngineError> {
+        let id = HistoryId(self.next_id()?);
+        let entry = HistoryEntry {
+            id,
+            record,
+            at: self.now,
+            author,
+            visibility,
+            body,
+        };
+        let key = crate::store::trees::key_of(&[&record.key_prefix(), &id.key()]);
+        self.put(Tree::History, &key, &entry)?;
+        self.log(record, ChangeOp::HistoryAppended)?;
+        Ok(entry)
+    }
+}
+
+impl Engine {
+    /// Runs `work` as one transaction and returns its result once it is durable.
+    /// `work` may run more than once (on a conflict), so it must only touch the `Tx`.
+    pub(crate) fn write<R>(
+        &self,
+        mut work: impl FnMut(&mut Tx<'_>) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        let now = self.clock.now();
+        let mut output = None;
+        self.store.transact(&mut |txn: &mut dyn Txn| {
+            let mut tx = Tx { txn, now };
+            output = Some(work(&mut tx)?);
+            Ok(())
+        })?;
+        self.store.durable()?;
+        output.ok_or_else(|| {
+            EngineError::Store(crate::store::StoreError::Backend(
+                "transaction finished without a result".into(),
+            ))
+        })
+    }
+
+    /// Reads one record outside a transaction.
+    pub(crate) fn read<T: DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, EngineError> {
+        match self.store.get(tree, key)? {
+            Some(bytes) => Ok(Some(decode(tree, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Kontor's black-box suite: one test binary that starts the real `kontor` server and
+//! talks to it over HTTP (and SMTP) as a user would.
+
+mod cli;
+mod durability;
+mod invalid_input;
+mod parties;
+mod support;
+mod tickets;

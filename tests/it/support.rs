@@ -1,0 +1,325 @@
+//! `TestApp`: the real `kontor` binary on a fresh data dir and a port of its own,
+//! with one helper per endpoint.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// The `kontor` binary, built once per test run with the profile of this test binary.
+pub fn kontor_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary has a path");
+        // target/<profile>/deps/it-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test binary lives in target/<profile>/deps")
+            .to_path_buf();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("debug");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "kontor", "--bin", "kontor"]);
+        match profile {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the kontor binary failed");
+        profile_dir.join("kontor")
+    })
+}
+
+/// A running server, killed when dropped.
+pub struct TestApp {
+    pub _dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub address: String,
+    pub key: String,
+    pub client: reqwest::Client,
+    child: Option<Child>,
+    pub stdout_lines: Vec<String>,
+}
+
+/// What a test may change in the config before the server starts.
+#[derive(Debug, Clone, Default)]
+pub struct TestConfig {
+    pub extra_toml: String,
+    pub demo: bool,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(TestConfig::default()).await
+    }
+
+    pub async fn spawn_with(options: TestConfig) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("kontor.toml");
+        let data_dir = dir.path().join("data");
+        let toml = format!(
+            "data_dir = {data:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"\"\n[outbound]\nfile_dir = {outbox:?}\n",
+            data = data_dir.display().to_string(),
+            outbox = dir.path().join("outbox").display().to_string(),
+            extra = options.extra_toml,
+        );
+        std::fs::write(&config_path, toml).expect("config written");
+        let key = if options.demo {
+            String::new()
+        } else {
+            create_key(&config_path, "test").expect("key created")
+        };
+        let mut app = TestApp {
+            _dir: dir,
+            config_path,
+            address: String::new(),
+            key,
+            client: reqwest::Client::new(),
+            child: None,
+            stdout_lines: vec![],
+        };
+        app.start(options.demo).await.expect("server starts");
+        app
+    }
+
+    /// Starts (or restarts) the server on the same data dir.
+    pub async fn start(&mut self, demo: bool) -> anyhow::Result<()> {
+        let mut command = Command::new(kontor_binary());
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .env("KONTOR_LOG", "warn");
+        if demo {
+            command.arg("--demo");
+        }
+        let mut child = command.spawn().context("spawning kontor serve")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        self.stdout_lines.clear();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = receiver
+                .recv_timeout(left)
+                .context("the server printed no listening line")?;
+            self.stdout_lines.push(line.clone());
+            if let Some(address) = line.strip_prefix("kontor: http listening on ") {
+                self.address = format!("http://{}", address.trim());
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || while receiver.recv().is_ok() {});
+        let health = self
+            .client
+            .get(format!("{}/healthz", self.address))
+            .send()
+            .await?;
+        if health.status() != StatusCode::OK {
+            bail!("healthz answered {}", health.status());
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        child.wait().expect("server exits")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request sent");
+        read(response).await
+    }
+
+    /// Runs another kontor command on this app's config.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(kontor_binary())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("KONTOR_LOG", "warn")
+            .output()
+            .expect("kontor runs")
+    }
+
+    // One helper per endpoint, each asserting success.
+
+    pub async fn create_company(&self, name: &str, kind: &str, reseller_id: Option<&str>) -> Value {
+        let mut body = json!({"name": name, "kind": kind});
+        if let Some(reseller) = reseller_id {
+            body["reseller_id"] = json!(reseller);
+        }
+        expect(
+            StatusCode::CREATED,
+            self.post("/api/v1/companies", &body).await,
+        )
+    }
+
+    pub async fn create_contact(
+        &self,
+        company_id: &str,
+        name: &str,
+        email: &str,
+        role: &str,
+    ) -> Value {
+        let body = json!({"company_id": company_id, "name": name, "email": email, "role": role});
+        expect(
+            StatusCode::CREATED,
+            self.post("/api/v1/contacts", &body).await,
+        )
+    }
+
+    pub async fn create_staff(&self, name: &str, email: &str) -> Value {
+        expect(
+            StatusCode::CREATED,
+            self.post("/api/v1/staff", &json!({"name": name, "email": email}))
+                .await,
+        )
+    }
+
+    pub async fn create_ticket(&self, body: &Value) -> Value {
+        expect(
+            StatusCode::CREATED,
+            self.post("/api/v1/tickets", body).await,
+        )
+    }
+
+    pub async fn history(&self, ticket_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/api/v1/tickets/{ticket_id}/history?per_page=500"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Asserts the status and returns the body.
+pub fn expect(status: StatusCode, (actual, body): (StatusCode, Value)) -> Value {
+    assert_eq!(actual, status, "unexpected answer: {body}");
+    body
+}
+
+pub fn create_key(config_path: &Path, name: &str) -> anyhow::Result<String> {
+    let output = Command::new(kontor_binary())
+        .args(["keys", "create", "--name", name, "--config"])
+        .arg(config_path)
+        .env("KONTOR_LOG", "warn")
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "keys create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_string())
+}
+
+/// Asserts the contract's error shape and returns `(code, fields)`.
+pub fn error_of(status: StatusCode, (actual, body): (StatusCode, Value)) -> (String, Value) {
+    assert_eq!(actual, status, "unexpected answer: {body}");
+    let error = &body["error"];
+    assert!(error["message"].is_string(), "no message in {body}");
+    let code = error["code"].as_str().unwrap_or_default().to_string();
+    assert!(!code.is_empty(), "no code in {body}");
+    (code, error.get("fields").cloned().unwrap_or(Value::Null))
+}
