@@ -184,6 +184,36 @@ impl KeyRing {
     }
 }
 
+/// The hidden marker our notices carry in their body (`[ref:42-1a2b3c4d5e]`): it
+/// survives providers that rewrite Message-IDs and clients that drop References, and
+/// is kept in quoted text, so a reply can be threaded by it.
+pub fn marker(reply_token: &str) -> String {
+    format!("[ref:{reply_token}]")
+}
+
+/// The reply tokens of every marker in `text`, in order; the caller verifies them.
+pub fn find_markers(text: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("[ref:") {
+        let after = &rest[start + 5..];
+        match after.find(']') {
+            Some(end) if end <= 40 => {
+                let token = &after[..end];
+                if token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    found.push(token);
+                }
+                rest = &after[end..];
+            }
+            _ => rest = after,
+        }
+    }
+    found
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -201,6 +231,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markers_are_found_in_quoted_text() {
+        let text = format!(
+            "Danke!\n\n> Ihre Anfrage {}\n> [ref:broken",
+            marker("42-0a1b2c3d4e")
+        );
+        assert_eq!(find_markers(&text), vec!["42-0a1b2c3d4e"]);
+        assert!(find_markers("[ref:<script>]").is_empty());
+    }
 
     #[test]
     fn reply_tokens_verify_and_refuse_tampering() {

@@ -204,6 +204,12 @@ pub struct Ticket {
     /// Set whenever the ticket becomes `done`; the reopen window counts from here.
     #[serde(default)]
     pub done_at: Option<DateTime<Utc>>,
+    /// Other addresses in the conversation (CC'd by mail); their replies thread in.
+    #[serde(default)]
+    pub participants: Vec<EmailAddress>,
+    /// A new ticket opened by a late reply to this one, or the one it continues.
+    #[serde(default)]
+    pub linked_ticket_id: Option<TicketId>,
 }
 
 impl Ticket {

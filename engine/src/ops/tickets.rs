@@ -120,6 +120,8 @@ impl Engine {
                 created_at: tx.now,
                 updated_at: tx.now,
                 done_at: None,
+                participants: vec![],
+                linked_ticket_id: None,
             };
             tx.put(Tree::Tickets, &id.key(), &ticket)?;
             tx.put_raw(Tree::TicketByNumber, &number.to_be_bytes(), &id.key())?;
@@ -359,6 +361,43 @@ impl Engine {
                 Ok(None)
             }
         }
+    }
+}
+
+/// Records that `message_id` belongs to `ticket_id`'s thread (mail received or sent),
+/// so that a reply naming it in In-Reply-To or References threads into the ticket.
+// Called by the inbound intake and the outbox (issues 3 and 4), which land next.
+#[allow(dead_code)]
+pub(crate) fn remember_message_id(
+    tx: &mut Tx<'_>,
+    message_id: &str,
+    ticket_id: TicketId,
+) -> Result<(), EngineError> {
+    let key = normalize_message_id(message_id);
+    if key.is_empty() {
+        return Ok(());
+    }
+    tx.put_raw(Tree::MessageIds, key.as_bytes(), &ticket_id.key())
+}
+
+/// `<ABC@Host>` and `abc@host` are the same Message-ID.
+pub fn normalize_message_id(message_id: &str) -> String {
+    message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_lowercase()
+}
+
+impl Engine {
+    /// The ticket whose thread holds `message_id`, if any.
+    pub fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<TicketId>, EngineError> {
+        let key = normalize_message_id(message_id);
+        Ok(self
+            .store
+            .get(Tree::MessageIds, key.as_bytes())?
+            .and_then(|bytes| TicketId::from_key(&bytes)))
     }
 }
 

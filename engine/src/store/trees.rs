@@ -38,11 +38,15 @@ pub enum Tree {
     Changelog,
     /// sha256 of the secret (32 bytes) -> ApiKey
     ApiKeys,
+    /// Message-ID, lower case, without angle brackets (utf-8) -> ticket_id (u64 BE).
+    /// Every message of a ticket's thread, received or sent, so that In-Reply-To and
+    /// References thread a reply.
+    MessageIds,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 18] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -60,6 +64,7 @@ impl Tree {
         Tree::Blobs,
         Tree::Changelog,
         Tree::ApiKeys,
+        Tree::MessageIds,
     ];
 
     /// The on-disk name of the tree.
@@ -82,6 +87,7 @@ impl Tree {
             Tree::Blobs => "blobs",
             Tree::Changelog => "changelog",
             Tree::ApiKeys => "api_keys",
+            Tree::MessageIds => "message_ids",
         }
     }
 
@@ -108,6 +114,7 @@ impl Tree {
             | Tree::TicketsByStatus
             | Tree::TicketsByCompany
             | Tree::TicketsByContact
+            | Tree::MessageIds
             | Tree::Blobs => ValueEncoding::Bytes,
         }
     }
