@@ -377,6 +377,14 @@ pub struct Attachment {
     pub sha256: String,
 }
 
+/// An address that bounced: mail to it is not sent until an operator clears it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bounce {
+    pub address: EmailAddress,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// A staff API key. Only the SHA-256 of the secret is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {

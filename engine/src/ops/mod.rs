@@ -2,6 +2,7 @@
 //! (`crate::tx`), answered once durable; reads go straight to the store.
 
 pub mod attachments;
+pub mod bounces;
 pub mod keys;
 pub mod parties;
 pub mod tickets;

@@ -42,11 +42,13 @@ pub enum Tree {
     /// Every message of a ticket's thread, received or sent, so that In-Reply-To and
     /// References thread a reply.
     MessageIds,
+    /// lower-case email (utf-8) -> Bounce. Addresses we must not mail any more.
+    Bounces,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 18] = [
+    pub const ALL: [Tree; 19] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -65,6 +67,7 @@ impl Tree {
         Tree::Changelog,
         Tree::ApiKeys,
         Tree::MessageIds,
+        Tree::Bounces,
     ];
 
     /// The on-disk name of the tree.
@@ -88,6 +91,7 @@ impl Tree {
             Tree::Changelog => "changelog",
             Tree::ApiKeys => "api_keys",
             Tree::MessageIds => "message_ids",
+            Tree::Bounces => "bounces",
         }
     }
 
@@ -105,7 +109,8 @@ impl Tree {
             | Tree::History
             | Tree::Attachments
             | Tree::Changelog
-            | Tree::ApiKeys => ValueEncoding::Json,
+            | Tree::ApiKeys
+            | Tree::Bounces => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
