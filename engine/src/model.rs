@@ -394,16 +394,17 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// One entry of the changelog: which record changed, in commit order. The search
-/// indexer and other derived views follow it.
+/// One entry of the changelog: the records one transaction changed, in commit order.
+/// The search indexer and other derived views follow it and re-read those records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub seq: u64,
     pub at: DateTime<Utc>,
-    pub record: RecordRef,
-    pub op: ChangeOp,
+    pub records: Vec<RecordRef>,
 }
 
+/// What happened to a record; says why `Tx::log` is called (the changelog itself
+/// keeps only which records changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeOp {

@@ -25,6 +25,8 @@ pub(crate) mod counter {
 pub(crate) struct Tx<'a> {
     txn: &'a mut dyn Txn,
     pub now: DateTime<Utc>,
+    /// Records changed so far; one changelog entry lists them at the end.
+    touched: Vec<RecordRef>,
 }
 
 impl Tx<'_> {
@@ -77,14 +79,26 @@ impl Tx<'_> {
         self.next(counter::RECORD_ID)
     }
 
-    /// Appends a changelog entry for `record`.
-    pub fn log(&mut self, record: RecordRef, op: ChangeOp) -> Result<(), EngineError> {
+    /// Notes that `record` changed; the transaction's one changelog entry names it.
+    pub fn log(&mut self, record: RecordRef, _op: ChangeOp) -> Result<(), EngineError> {
+        if !self.touched.contains(&record) {
+            self.touched.push(record);
+        }
+        Ok(())
+    }
+
+    /// Writes the changelog entry of this transaction, if it changed any record. One
+    /// entry a transaction, not one a record: every store write costs, and followers
+    /// re-read the records anyway.
+    fn write_changelog(&mut self) -> Result<(), EngineError> {
+        if self.touched.is_empty() {
+            return Ok(());
+        }
         let seq = self.next(counter::CHANGELOG)?;
         let change = Change {
             seq,
             at: self.now,
-            record,
-            op,
+            records: std::mem::take(&mut self.touched),
         };
         self.put(Tree::Changelog, &seq.to_be_bytes(), &change)
     }
@@ -123,9 +137,13 @@ impl Engine {
         let now = self.clock.now();
         let mut output = None;
         self.store.transact(&mut |txn: &mut dyn Txn| {
-            let mut tx = Tx { txn, now };
+            let mut tx = Tx {
+                txn,
+                now,
+                touched: Vec::new(),
+            };
             output = Some(work(&mut tx)?);
-            Ok(())
+            tx.write_changelog()
         })?;
         self.store.durable()?;
         output.ok_or_else(|| {

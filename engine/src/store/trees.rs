@@ -18,10 +18,8 @@ pub enum Tree {
     Staff,
     /// lower-case email (utf-8) -> staff_id (u64 BE)
     StaffByEmail,
-    /// ticket_id (u64 BE) -> Ticket
+    /// ticket_id = ticket number (u64 BE) -> Ticket
     Tickets,
-    /// ticket number (u64 BE) -> ticket_id (u64 BE)
-    TicketByNumber,
     /// status code (u8) ++ ticket_id (u64 BE) -> ()
     TicketsByStatus,
     /// company_id (u64 BE) ++ ticket_id (u64 BE) -> ()
@@ -48,7 +46,7 @@ pub enum Tree {
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 18] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -57,7 +55,6 @@ impl Tree {
         Tree::Staff,
         Tree::StaffByEmail,
         Tree::Tickets,
-        Tree::TicketByNumber,
         Tree::TicketsByStatus,
         Tree::TicketsByCompany,
         Tree::TicketsByContact,
@@ -81,7 +78,6 @@ impl Tree {
             Tree::Staff => "staff",
             Tree::StaffByEmail => "staff_by_email",
             Tree::Tickets => "tickets",
-            Tree::TicketByNumber => "ticket_by_number",
             Tree::TicketsByStatus => "tickets_by_status",
             Tree::TicketsByCompany => "tickets_by_company",
             Tree::TicketsByContact => "tickets_by_contact",
@@ -115,7 +111,6 @@ impl Tree {
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
             | Tree::StaffByEmail
-            | Tree::TicketByNumber
             | Tree::TicketsByStatus
             | Tree::TicketsByCompany
             | Tree::TicketsByContact
