@@ -19,7 +19,23 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub outbound: OutboundConfig,
     pub security: SecurityConfig,
+    pub search: SearchConfig,
     pub schedule: ScheduleConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// How often the indexer looks for changes it has not applied, in milliseconds.
+    pub index_interval_ms: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            index_interval_ms: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +113,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             outbound: OutboundConfig::default(),
             security: SecurityConfig::default(),
+            search: SearchConfig::default(),
             schedule: ScheduleConfig::default(),
         }
     }

@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML file and its `KONTOR_…` environment overrides.
 //! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document.
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
+//! - [`indexer`]: times the search indexer (the indexing is the engine's).
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
 //!
 //! Adapters never open sled or tantivy themselves: they call engine operations.
@@ -10,4 +11,5 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod indexer;
 pub mod serve;

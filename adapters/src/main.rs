@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Rebuild the search index from the store, with a progress bar.
+    Reindex {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Write the whole store as JSON lines to stdout.
     Export {
         #[arg(long)]
@@ -144,6 +149,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Reindex { config } => {
+            let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:40}] {pos}/{len} records ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            let started = std::time::Instant::now();
+            let done = engine
+                .reindex(&mut |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            bar.finish();
+            let seconds = started.elapsed().as_secs_f64();
+            eprintln!(
+                "reindexed {done} records in {seconds:.1} s ({:.0} records/s)",
+                done as f64 / seconds.max(0.001)
+            );
+            Ok(())
+        }
         Command::Export { config } => {
             let engine = serve::open_engine(&load_config(config.as_ref())?)?;
             let stdout = std::io::stdout();

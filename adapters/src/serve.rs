@@ -48,10 +48,15 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     println!("kontor: http listening on {address}");
     tracing::info!(%address, data_dir = %config.data_dir.display(), "kontor is up");
+    let indexer = crate::indexer::Indexer::start(
+        engine.clone(),
+        std::time::Duration::from_millis(config.search.index_interval_ms.max(1)),
+    );
     let state = AppState {
         engine: engine.clone(),
     };
     http::serve(listener, state, shutdown_signal()).await?;
+    tokio::task::spawn_blocking(move || indexer.stop()).await?;
     tracing::info!("shutting down: flushing the store");
     let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;
     flushed.map_err(|error| anyhow::anyhow!("flushing the store at shutdown failed: {error}"))?;

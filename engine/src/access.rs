@@ -1,7 +1,8 @@
 //! Who may see and do what. Every access decision goes through [`decide`]
 //! (DESIGN.md invariant 6); handlers and operations never decide on their own.
 
-use crate::model::{Company, Contact, ContactRole, Permissions, Ticket};
+use crate::ids::{CompanyId, ContactId};
+use crate::model::{Company, CompanyKind, Contact, ContactRole, Permissions, Ticket};
 
 /// Something someone wants to do, with the records the rule needs to see.
 #[derive(Debug)]
@@ -27,6 +28,28 @@ pub enum Action<'a> {
 pub struct Denied {
     pub code: &'static str,
     pub message: String,
+}
+
+/// What a contact may see: its own records always; its company's with the portal as a
+/// manager; and, for a reseller's manager, the records of the reseller's customers.
+/// The search index applies this same scope inside its queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactScope {
+    pub contact_id: ContactId,
+    pub company_id: CompanyId,
+    pub sees_company: bool,
+    pub sees_reseller_customers: bool,
+}
+
+/// The scope of `contact`, a person at `company`.
+pub fn contact_scope(contact: &Contact, company: &Company) -> ContactScope {
+    let sees_company = contact.permissions.portal && contact.role == ContactRole::Manager;
+    ContactScope {
+        contact_id: contact.id,
+        company_id: contact.company_id,
+        sees_company,
+        sees_reseller_customers: sees_company && company.kind == CompanyKind::Reseller,
+    }
 }
 
 /// The one access decision.
@@ -63,12 +86,10 @@ pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
             ticket,
             ticket_company,
         } => {
+            let scope = contact_scope(viewer, viewer_company);
             let own = ticket.requester.contact_id == Some(viewer.id);
-            let same_company = viewer.permissions.portal
-                && ticket.company_id == Some(viewer.company_id)
-                && viewer.role == ContactRole::Manager;
-            let reseller_of_ticket = viewer.permissions.portal
-                && viewer.role == ContactRole::Manager
+            let same_company = scope.sees_company && ticket.company_id == Some(viewer.company_id);
+            let reseller_of_ticket = scope.sees_reseller_customers
                 && ticket_company.and_then(|c| c.reseller_id) == Some(viewer_company.id);
             if own || same_company || reseller_of_ticket {
                 Ok(())
@@ -85,8 +106,7 @@ pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{CompanyId, ContactId};
-    use crate::model::{CompanyKind, Locale};
+    use crate::model::Locale;
     use crate::validate::EmailAddress;
 
     fn company(id: u64, reseller: Option<u64>) -> Company {

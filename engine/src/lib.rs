@@ -19,6 +19,7 @@ pub mod ids;
 pub mod links;
 pub mod model;
 pub mod ops;
+pub mod search;
 pub mod store;
 pub mod validate;
 
@@ -67,6 +68,8 @@ pub struct Engine {
     keys: KeyRing,
     /// Where the key ring lives; `None` for an engine on a store without a data dir.
     data_dir: Option<std::path::PathBuf>,
+    /// The search index, opened on first use.
+    search: std::sync::Mutex<Option<Arc<search::SearchIndex>>>,
     config: EngineConfig,
 }
 
@@ -91,6 +94,7 @@ impl Engine {
             clock,
             keys,
             data_dir: None,
+            search: std::sync::Mutex::new(None),
             config,
         }
     }

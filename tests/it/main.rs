@@ -5,5 +5,6 @@ mod cli;
 mod durability;
 mod invalid_input;
 mod parties;
+mod search;
 mod support;
 mod tickets;

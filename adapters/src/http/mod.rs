@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 mod parties;
+mod search;
 mod tickets;
 pub mod wire;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(parties::routes())
         .merge(tickets::routes())
+        .merge(search::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

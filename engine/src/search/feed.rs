@@ -1,0 +1,292 @@
+//! Feeding the index from the store, and searching it through the engine.
+//!
+//! The index is derived (DESIGN.md invariant 4): it records the last changelog
+//! sequence it applied in its own commit, [`Engine::index_pending`] catches up from
+//! there (after a crash too), and [`Engine::reindex`] rebuilds it from nothing into a
+//! fresh directory that is then swapped in.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::access::{self, ContactScope};
+use crate::error::EngineError;
+use crate::ids::{ContactId, TicketId};
+use crate::model::{Change, EntryBody, RecordKind as StoreKind, RecordRef, Ticket, Visibility};
+use crate::store::codec::decode;
+use crate::store::{StoreError, Tree};
+use crate::Engine;
+
+use super::{
+    EntryDoc, IndexDoc, RecordKind, SearchError, SearchIndex, SearchQuery, SearchResults, Viewer,
+};
+
+/// How many changelog entries one catch-up step applies before it commits.
+pub const INDEX_BATCH: usize = 2_000;
+
+impl From<SearchError> for EngineError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::InvalidQuery(message) => {
+                EngineError::invalid_field("q", "invalid_query", message)
+            }
+            other => EngineError::Store(StoreError::Backend(format!("search index: {other}"))),
+        }
+    }
+}
+
+/// Who searches: staff see everything, a contact what `access` lets it see.
+#[derive(Debug, Clone, Copy)]
+pub enum Searcher {
+    Staff,
+    Contact(ContactId),
+}
+
+impl Engine {
+    fn search_dir(&self) -> Result<PathBuf, EngineError> {
+        self.data_dir
+            .as_ref()
+            .map(|dir| dir.join("search"))
+            .ok_or_else(|| {
+                EngineError::Store(StoreError::Backend(
+                    "this engine has no data dir for a search index".into(),
+                ))
+            })
+    }
+
+    /// The index, opened on first use (commands like `keys create` never need it).
+    pub fn search_index(&self) -> Result<Arc<SearchIndex>, EngineError> {
+        let mut slot = self
+            .search
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(index) = slot.as_ref() {
+            return Ok(index.clone());
+        }
+        let dir = self.search_dir()?;
+        let index = match SearchIndex::open(&dir) {
+            Ok(index) => index,
+            // A schema from another build: the index is derived, so rebuild it from
+            // the changelog rather than refuse to start.
+            Err(SearchError::IncompatibleSchema) => {
+                tracing::warn!(dir = %dir.display(), "search index schema changed; rebuilding from the changelog");
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| EngineError::Store(StoreError::Backend(e.to_string())))?;
+                SearchIndex::open(&dir)?
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let index = Arc::new(index);
+        *slot = Some(index.clone());
+        Ok(index)
+    }
+
+    /// Searches as staff or as a contact; a contact's access rules apply inside the
+    /// query, so totals and pages count only what it may see.
+    pub fn search(
+        &self,
+        searcher: Searcher,
+        query: &SearchQuery,
+    ) -> Result<SearchResults, EngineError> {
+        let viewer = match searcher {
+            Searcher::Staff => Viewer::Staff,
+            Searcher::Contact(contact_id) => {
+                let contact = self.contact(contact_id)?;
+                let company = self.company(contact.company_id)?;
+                viewer_of(&access::contact_scope(&contact, &company))
+            }
+        };
+        Ok(self.search_index()?.search(&viewer, query)?)
+    }
+
+    /// The newest changelog sequence (0 for an empty store).
+    pub fn changelog_head(&self) -> Result<u64, EngineError> {
+        match self.store.scan_prefix(Tree::Changelog, &[], true).next() {
+            Some(item) => {
+                let (key, _) = item?;
+                Ok(crate::store::trees::trailing_u64(&key).unwrap_or(0))
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Applies up to [`INDEX_BATCH`] changelog entries the index has not seen, and
+    /// commits them with the last sequence applied. Returns how many it applied.
+    pub fn index_pending(&self) -> Result<usize, EngineError> {
+        let index = self.search_index()?;
+        let applied = index.applied_seq();
+        let mut records = BTreeSet::new();
+        let mut last = applied;
+        let mut count = 0;
+        for item in self
+            .store
+            .scan_after(Tree::Changelog, &applied.to_be_bytes())
+        {
+            let (_, value) = item?;
+            let change: Change = decode(Tree::Changelog, &value)?;
+            records.extend(change.records.iter().map(|r| (r.kind.code(), r.id)));
+            last = change.seq;
+            count += 1;
+            if count >= INDEX_BATCH {
+                break;
+            }
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        for (kind_code, id) in records {
+            if kind_code == StoreKind::Ticket.code() {
+                self.index_ticket(&index, TicketId(id))?;
+            }
+        }
+        index.commit(last)?;
+        Ok(count)
+    }
+
+    fn index_ticket(&self, index: &SearchIndex, id: TicketId) -> Result<(), EngineError> {
+        match self.read::<Ticket>(Tree::Tickets, &id.key())? {
+            Some(ticket) => index.upsert(&self.ticket_document(&ticket)?)?,
+            None => index.delete(RecordKind::Ticket, &id.to_string())?,
+        }
+        Ok(())
+    }
+
+    /// Everything the index keeps of a ticket: subject, every history entry,
+    /// attachment names, requester, company, participants, status, dates.
+    pub fn ticket_document(&self, ticket: &Ticket) -> Result<IndexDoc, EngineError> {
+        let mut entries = Vec::new();
+        let prefix = RecordRef::ticket(ticket.id).key_prefix();
+        for item in self.store.scan_prefix(Tree::History, &prefix, false) {
+            let (_, value) = item?;
+            let entry: crate::model::HistoryEntry = decode(Tree::History, &value)?;
+            let (text, attachment_ids) = match entry.body {
+                EntryBody::Message {
+                    text, attachments, ..
+                } => (text, attachments),
+                EntryBody::TimeEntry { note, .. } => (note, vec![]),
+                EntryBody::Event(_) => continue,
+            };
+            let mut attachment_names = Vec::new();
+            for attachment in attachment_ids {
+                if let Ok(meta) = self.attachment(attachment) {
+                    attachment_names.push(meta.filename);
+                }
+            }
+            entries.push(EntryDoc {
+                entry_id: entry.id.to_string(),
+                text,
+                internal: entry.visibility == Visibility::Internal,
+                attachment_names,
+                at: entry.at.timestamp(),
+            });
+        }
+        let company = match ticket.company_id {
+            Some(id) => self.read::<crate::model::Company>(Tree::Companies, &id.key())?,
+            None => None,
+        };
+        let requester_contact = match ticket.requester.contact_id {
+            Some(id) => self.read::<crate::model::Contact>(Tree::Contacts, &id.key())?,
+            None => None,
+        };
+        let mut contact_ids: Vec<String> =
+            requester_contact.iter().map(|c| c.id.to_string()).collect();
+        for participant in &ticket.participants {
+            if let Some(contact) = self.contact_by_email(participant)? {
+                contact_ids.push(contact.id.to_string());
+            }
+        }
+        let requester = [
+            ticket.requester.name.clone(),
+            ticket.requester.email.as_ref().map(|e| e.to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        Ok(IndexDoc {
+            kind: RecordKind::Ticket,
+            record_id: ticket.id.to_string(),
+            number: Some(ticket.number),
+            title: ticket.subject.clone(),
+            entries,
+            requester,
+            company_id: ticket.company_id.map(|id| id.to_string()),
+            company_name: company.as_ref().map(|c| c.name.clone()),
+            reseller_id: company
+                .as_ref()
+                .and_then(|c| c.reseller_id)
+                .map(|id| id.to_string()),
+            contact_ids,
+            status: ticket.status.as_str().to_string(),
+            created_at: ticket.created_at.timestamp(),
+            updated_at: ticket.updated_at.timestamp(),
+            locale: requester_contact
+                .map(|c| c.locale)
+                .unwrap_or(self.config().default_locale)
+                .as_str()
+                .to_string(),
+        })
+    }
+
+    /// Rebuilds the index from the store into a fresh directory and swaps it in.
+    /// `progress(done, total)` is called as records are indexed. Run it while no
+    /// server holds the data dir (the store lock guarantees that for the CLI).
+    pub fn reindex(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, EngineError> {
+        let live = self.search_dir()?;
+        let fresh = live.with_file_name("search.new");
+        let io =
+            |e: std::io::Error| EngineError::Store(StoreError::Backend(format!("reindex: {e}")));
+        if fresh.exists() {
+            std::fs::remove_dir_all(&fresh).map_err(io)?;
+        }
+        let head = self.changelog_head()?;
+        let total = self.store.scan_prefix(Tree::Tickets, &[], false).count() as u64;
+        let index = SearchIndex::open(&fresh)?;
+        let mut done = 0u64;
+        progress(0, total);
+        for item in self.store.scan_prefix(Tree::Tickets, &[], false) {
+            let (_, value) = item?;
+            let ticket: Ticket = decode(Tree::Tickets, &value)?;
+            index.upsert(&self.ticket_document(&ticket)?)?;
+            done += 1;
+            if done.is_multiple_of(1000) || done == total {
+                progress(done, total);
+            }
+        }
+        index.commit(head)?;
+        drop(index);
+        *self
+            .search
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        swap_dirs(&live, &fresh).map_err(io)?;
+        Ok(done)
+    }
+}
+
+/// Puts `fresh` where `live` was; the old index is removed only once the new one is
+/// in place, so a crash leaves one of the two whole.
+fn swap_dirs(live: &Path, fresh: &Path) -> std::io::Result<()> {
+    let old = live.with_file_name("search.old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if live.exists() {
+        std::fs::rename(live, &old)?;
+    }
+    std::fs::rename(fresh, live)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+/// The search index's view of a contact's access scope.
+fn viewer_of(scope: &ContactScope) -> Viewer {
+    Viewer::Contact {
+        contact_id: scope.contact_id.to_string(),
+        company_id: scope.company_id.to_string(),
+        sees_company: scope.sees_company,
+        reseller_of: scope.sees_reseller_customers,
+    }
+}
