@@ -44,6 +44,8 @@ fn new_ticket(n: usize) -> NewTicket {
         assignee_id: None,
         channel: Channel::Api,
         attachments: vec![],
+        company_id: None,
+        origin: None,
     }
 }
 
@@ -76,9 +78,13 @@ async fn http_run(total: usize, clients: usize) -> f64 {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, AppState { engine }, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(http::serve(
+        listener,
+        AppState::new(engine, http::HttpSettings::default()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let url = format!("http://{address}/api/v1/tickets");
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)

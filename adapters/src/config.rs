@@ -68,6 +68,8 @@ pub struct OutboundConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     pub onretail_secret: String,
+    /// The secret being rotated out: accepted alongside `onretail_secret` until removed.
+    pub onretail_previous_secret: String,
     pub onretail_rate_per_minute: u32,
     pub view_link_days: u32,
     pub sign_link_days: u32,
@@ -155,6 +157,7 @@ impl Default for SecurityConfig {
     fn default() -> Self {
         SecurityConfig {
             onretail_secret: String::new(),
+            onretail_previous_secret: String::new(),
             onretail_rate_per_minute: 60,
             view_link_days: 30,
             sign_link_days: 14,

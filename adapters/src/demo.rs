@@ -55,6 +55,8 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
             assignee_id: None,
             channel: kontor_engine::model::Channel::Email,
             attachments: vec![],
+            company_id: None,
+            origin: None,
         })
     };
     let printer = ticket(

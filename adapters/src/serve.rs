@@ -52,9 +52,17 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         engine.clone(),
         std::time::Duration::from_millis(config.search.index_interval_ms.max(1)),
     );
-    let state = AppState {
-        engine: engine.clone(),
-    };
+    let state = AppState::new(
+        engine.clone(),
+        http::HttpSettings {
+            public_url: config.public_url.clone(),
+            onretail: http::webhooks::OnRetailSettings::new(
+                &config.security.onretail_secret,
+                &config.security.onretail_previous_secret,
+                config.security.onretail_rate_per_minute,
+            ),
+        },
+    );
     http::serve(listener, state, shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || indexer.stop()).await?;
     tracing::info!("shutting down: flushing the store");

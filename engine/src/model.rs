@@ -210,6 +210,26 @@ pub struct Ticket {
     /// A new ticket opened by a late reply to this one, or the one it continues.
     #[serde(default)]
     pub linked_ticket_id: Option<TicketId>,
+    /// Where a ticket filed by a machine came from.
+    #[serde(default)]
+    pub origin: Option<TicketOrigin>,
+}
+
+/// A ticket filed by the point of sale: the instance, the form's category, the
+/// reporter's phone and whatever context the till sent along.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketOrigin {
+    pub onretail_instance_id: String,
+    pub category: Option<String>,
+    pub reporter_phone: Option<String>,
+    pub context: Option<serde_json::Value>,
+}
+
+/// An idempotency key already used, and the ticket it made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub ticket_id: TicketId,
+    pub at: DateTime<Utc>,
 }
 
 impl Ticket {

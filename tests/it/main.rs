@@ -8,3 +8,4 @@ mod parties;
 mod search;
 mod support;
 mod tickets;
+mod webhook;

@@ -8,6 +8,7 @@ mod openapi;
 mod parties;
 mod search;
 mod tickets;
+pub mod webhooks;
 pub mod wire;
 
 use std::future::Future;
@@ -30,9 +31,25 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub settings: Arc<HttpSettings>,
+}
+
+/// What the HTTP edge needs from the configuration.
+#[derive(Debug, Default)]
+pub struct HttpSettings {
+    /// The base of every link we hand out.
+    pub public_url: String,
+    pub onretail: webhooks::OnRetailSettings,
 }
 
 impl AppState {
+    pub fn new(engine: Arc<Engine>, settings: HttpSettings) -> Self {
+        AppState {
+            engine,
+            settings: Arc::new(settings),
+        }
+    }
+
     /// Runs a blocking engine operation on tokio's blocking pool: engine calls wait for
     /// the group-committed flush, which must not stall the async workers.
     pub async fn run<T: Send + 'static>(
@@ -66,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .nest("/api/v1", api)
+        .merge(webhooks::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

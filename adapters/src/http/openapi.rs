@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{parties, search, tickets};
+use super::{parties, search, tickets, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use super::{parties, search, tickets};
         tickets::post_message, tickets::set_status, tickets::assign,
         tickets::add_time_entry, tickets::history, tickets::attachment,
         search::search,
+        webhooks::onretail,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -75,6 +75,8 @@ pub async fn create_ticket(
         assignee_id,
         channel: Channel::Api,
         attachments: vec![],
+        company_id: None,
+        origin: None,
     };
     let ticket = state
         .run(move |engine| {

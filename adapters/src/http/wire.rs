@@ -290,6 +290,21 @@ pub struct TicketJson {
     pub subject_tag: String,
     /// The address whose mail threads into this ticket.
     pub reply_to: String,
+    /// For tickets filed by the point of sale: instance, category, phone, context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OriginJson {
+    pub onretail_instance_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter_phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Value>,
 }
 
 impl TicketJson {
@@ -316,6 +331,12 @@ impl TicketJson {
             assignee_id: ticket.assignee_id.map(|id| id.to_string()),
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
+            origin: ticket.origin.map(|origin| OriginJson {
+                onretail_instance_id: origin.onretail_instance_id,
+                category: origin.category,
+                reporter_phone: origin.reporter_phone,
+                context: origin.context,
+            }),
         }
     }
 }

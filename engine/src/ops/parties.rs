@@ -87,10 +87,38 @@ impl Engine {
                 onretail_instance_ids: new.onretail_instance_ids.clone(),
                 created_at: tx.now,
             };
+            for instance in &company.onretail_instance_ids {
+                if tx
+                    .get_raw(Tree::CompanyByInstance, instance.as_bytes())?
+                    .is_some()
+                {
+                    return Err(EngineError::Conflict {
+                        code: "instance_taken",
+                        message: format!(
+                            "the onRetail instance {instance} belongs to another company"
+                        ),
+                    });
+                }
+                tx.put_raw(Tree::CompanyByInstance, instance.as_bytes(), &id.key())?;
+            }
             tx.put(Tree::Companies, &id.key(), &company)?;
             tx.log(RecordRef::company(id), ChangeOp::Created)?;
             Ok(company)
         })
+    }
+
+    /// The company that owns an onRetail instance.
+    pub fn company_by_instance(&self, instance_id: &str) -> Result<Option<Company>, EngineError> {
+        match self
+            .store
+            .get(Tree::CompanyByInstance, instance_id.as_bytes())?
+        {
+            Some(bytes) => match CompanyId::from_key(&bytes) {
+                Some(id) => self.company(id).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
     }
 
     pub fn company(&self, id: CompanyId) -> Result<Company, EngineError> {

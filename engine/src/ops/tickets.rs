@@ -32,6 +32,11 @@ pub struct NewTicket {
     pub assignee_id: Option<StaffId>,
     pub channel: Channel,
     pub attachments: Vec<NewAttachment>,
+    /// The company the ticket belongs to when the door knows it (a webhook's
+    /// instance); a requester address then matches only that company's contacts.
+    pub company_id: Option<CompanyId>,
+    /// Where a ticket from a machine came from (the onRetail instance and form).
+    pub origin: Option<TicketOrigin>,
 }
 
 /// Filters of the ticket list; all given filters must match.
@@ -49,6 +54,17 @@ pub const MAX_MINUTES: u32 = 24 * 60;
 
 impl Engine {
     pub fn create_ticket(&self, new: NewTicket) -> Result<Ticket, EngineError> {
+        self.create_ticket_once(new, None).map(|(ticket, _)| ticket)
+    }
+
+    /// Creates the ticket unless `idempotency_key` was seen before, in which case it
+    /// returns the ticket the key made and `true`. The key is stored in the same
+    /// transaction as the ticket, so a crash can never leave one without the other.
+    pub fn create_ticket_once(
+        &self,
+        new: NewTicket,
+        idempotency_key: Option<&str>,
+    ) -> Result<(Ticket, bool), EngineError> {
         let mut errors = FieldErrors::new();
         let subject = errors.check("subject", validate::line(&new.subject));
         let body = self.check_body(&mut errors, "body", &new.body)?;
@@ -74,10 +90,17 @@ impl Engine {
                     .map_err(|_| EngineError::not_found_in_field("contact", id, "contact_id"))?,
             ),
             RequesterInput::Email { .. } => match &requester_email {
-                Some(email) => self.contact_by_email(email)?,
+                Some(email) => self.contact_by_email(email)?.filter(|contact| {
+                    new.company_id
+                        .is_none_or(|company| contact.company_id == company)
+                }),
                 None => None,
             },
         };
+        if let Some(company) = new.company_id {
+            self.company(company)
+                .map_err(|_| EngineError::not_found_in_field("company", company, "company_id"))?;
+        }
         if let Some(assignee) = new.assignee_id {
             self.staff(assignee)
                 .map_err(|_| EngineError::not_found_in_field("staff", assignee, "assignee_id"))?;
@@ -103,9 +126,15 @@ impl Engine {
                 .unwrap_or_default(),
             email: requester.email.clone(),
         };
-        let company_id = contact.as_ref().map(|c| c.company_id);
+        let company_id = new.company_id.or(contact.as_ref().map(|c| c.company_id));
+        let idempotency_key = idempotency_key.map(|key| key.as_bytes().to_vec());
 
         self.write(|tx| {
+            if let Some(key) = &idempotency_key {
+                if let Some(seen) = tx.get::<IdempotencyRecord>(Tree::Idempotency, key)? {
+                    return Ok((load_ticket(tx, seen.ticket_id)?, true));
+                }
+            }
             // The id is the number: one sequence, one index fewer to write.
             let number = tx.next(counter::TICKET_NUMBER)?;
             let id = TicketId(number);
@@ -123,7 +152,15 @@ impl Engine {
                 done_at: None,
                 participants: vec![],
                 linked_ticket_id: None,
+                origin: new.origin.clone(),
             };
+            if let Some(key) = &idempotency_key {
+                let record = IdempotencyRecord {
+                    ticket_id: id,
+                    at: tx.now,
+                };
+                tx.put(Tree::Idempotency, key, &record)?;
+            }
             tx.put(Tree::Tickets, &id.key(), &ticket)?;
             index_ticket(tx, &ticket)?;
             tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
@@ -149,7 +186,7 @@ impl Engine {
                     }),
                 )?;
             }
-            Ok(ticket)
+            Ok((ticket, false))
         })
     }
 
@@ -512,6 +549,8 @@ mod tests {
             assignee_id: None,
             channel: Channel::Api,
             attachments: vec![],
+            company_id: None,
+            origin: None,
         }
     }
 

@@ -42,11 +42,15 @@ pub enum Tree {
     MessageIds,
     /// lower-case email (utf-8) -> Bounce. Addresses we must not mail any more.
     Bounces,
+    /// onRetail instance id (utf-8) -> company_id (u64 BE)
+    CompanyByInstance,
+    /// idempotency key (utf-8, prefixed by its door, e.g. `onretail:`) -> IdempotencyRecord
+    Idempotency,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 18] = [
+    pub const ALL: [Tree; 20] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -65,6 +69,8 @@ impl Tree {
         Tree::ApiKeys,
         Tree::MessageIds,
         Tree::Bounces,
+        Tree::CompanyByInstance,
+        Tree::Idempotency,
     ];
 
     /// The on-disk name of the tree.
@@ -88,6 +94,8 @@ impl Tree {
             Tree::ApiKeys => "api_keys",
             Tree::MessageIds => "message_ids",
             Tree::Bounces => "bounces",
+            Tree::CompanyByInstance => "company_by_instance",
+            Tree::Idempotency => "idempotency",
         }
     }
 
@@ -106,7 +114,8 @@ impl Tree {
             | Tree::Attachments
             | Tree::Changelog
             | Tree::ApiKeys
-            | Tree::Bounces => ValueEncoding::Json,
+            | Tree::Bounces
+            | Tree::Idempotency => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -115,6 +124,7 @@ impl Tree {
             | Tree::TicketsByCompany
             | Tree::TicketsByContact
             | Tree::MessageIds
+            | Tree::CompanyByInstance
             | Tree::Blobs => ValueEncoding::Bytes,
         }
     }
