@@ -330,9 +330,113 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
+/// `kontor reindex` over the same corpus: the records go into a real store (through
+/// `Engine::import`, the fast bulk path), then `Engine::reindex` rebuilds the index
+/// from the store, as the command does.
+fn reindex_from_store(messages: usize) {
+    use kontor_engine::ids::{HistoryId, TicketId};
+    use kontor_engine::model::{
+        Author, Channel, EntryBody, HistoryEntry, RecordRef, Requester, Ticket, TicketStatus,
+        Visibility,
+    };
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = kontor_engine::Engine::open(dir.path(), kontor_engine::EngineConfig::default())
+        .expect("engine");
+    let dump_path = dir.path().join("dump.jsonl");
+    let mut dump = std::io::BufWriter::new(std::fs::File::create(&dump_path).expect("dump"));
+    let mut generator = Gen::new();
+    let mut done = 0usize;
+    let mut number = 0u64;
+    let mut history_id = 10_000_000u64;
+    let at = chrono::DateTime::UNIX_EPOCH;
+    while done < messages {
+        let n = generator.rng.range(3, 7).min(messages - done);
+        let doc = generator.record(n);
+        done += n;
+        number += 1;
+        let id = TicketId(number);
+        let ticket = Ticket {
+            id,
+            number,
+            subject: doc.title.clone(),
+            status: if doc.status == "done" {
+                TicketStatus::Done
+            } else {
+                TicketStatus::InProgress
+            },
+            channel: Channel::Email,
+            company_id: None,
+            requester: Requester {
+                contact_id: None,
+                name: Some(doc.requester.clone()),
+                email: None,
+            },
+            assignee_id: None,
+            created_at: at,
+            updated_at: at,
+            done_at: None,
+            participants: vec![],
+            linked_ticket_id: None,
+            origin: None,
+        };
+        let line =
+            serde_json::json!({"tree": "tickets", "key": hex::encode(id.key()), "value": ticket});
+        writeln!(dump, "{line}").expect("write");
+        for entry in &doc.entries {
+            history_id += 1;
+            let record = RecordRef::ticket(id);
+            let entry = HistoryEntry {
+                id: HistoryId(history_id),
+                record,
+                at,
+                author: Author::System,
+                visibility: if entry.internal {
+                    Visibility::Internal
+                } else {
+                    Visibility::Public
+                },
+                body: EntryBody::Message {
+                    text: entry.text.clone(),
+                    attachments: vec![],
+                    threaded_by: None,
+                },
+            };
+            let mut key = record.key_prefix().to_vec();
+            key.extend_from_slice(&entry.id.key());
+            let line =
+                serde_json::json!({"tree": "history", "key": hex::encode(key), "value": entry});
+            writeln!(dump, "{line}").expect("write");
+        }
+    }
+    drop(dump);
+    let started = Instant::now();
+    let file = std::fs::File::open(&dump_path).expect("dump");
+    engine
+        .import(&mut std::io::BufReader::new(file))
+        .expect("import");
+    println!(
+        "stored {done} messages in {number} tickets (bulk import) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let records = engine.reindex(&mut |_, _| {}).expect("reindex");
+    let elapsed = started.elapsed();
+    println!(
+        "reindex from the store: {records} tickets, {done} messages in {:.1} s ({:.0} messages/s); index {:.0} MB",
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64(),
+        dir_size(&dir.path().join("search")) as f64 / 1e6
+    );
+}
+
 fn main() {
     // `cargo bench` passes "--bench"; ignore arguments.
     let messages = env_usize("SEARCH_BENCH_MESSAGES", 1_000_000);
+    if env_usize("SEARCH_BENCH_REINDEX", 1) == 1 {
+        reindex_from_store(messages);
+    }
     let queries = env_usize("SEARCH_BENCH_QUERIES", 1000);
     let dir = tempfile::tempdir().expect("temp dir");
     let index = SearchIndex::open(dir.path()).expect("open index");
