@@ -155,15 +155,16 @@ impl TestApp {
         }
     }
 
-    /// SIGTERM, then wait for a clean exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// SIGTERM, then wait for the clean exit (status 0) a graceful shutdown must give.
+    pub fn terminate(&mut self) {
         let mut child = self.child.take().expect("server running");
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        child.wait().expect("server exits")
+        let exit = child.wait().expect("server exits");
+        assert!(exit.success(), "SIGTERM ended the server with {exit}");
     }
 
     pub fn url(&self, path: &str) -> String {
