@@ -50,6 +50,31 @@ async fn a_reseller_its_customer_and_their_contacts_are_created_and_read_back() 
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched, staff);
+
+    // Lists, newest first, with their filters.
+    let member = app
+        .create_contact(
+            customer_id,
+            "Jonas Weber",
+            "jonas@cafe-mueller.example",
+            "member",
+        )
+        .await;
+    let (_, contacts) = app
+        .get(&format!("/api/v1/contacts?company_id={customer_id}"))
+        .await;
+    assert_eq!(contacts["total"], 2);
+    assert_eq!(contacts["items"][0], member);
+    assert_eq!(contacts["items"][1], manager);
+    let (_, customers) = app
+        .get(&format!("/api/v1/companies?reseller_id={reseller_id}"))
+        .await;
+    assert_eq!(customers["total"], 1);
+    assert_eq!(customers["items"][0], customer);
+    let (_, resellers) = app.get("/api/v1/companies?kind=reseller").await;
+    assert_eq!(resellers["items"][0], reseller);
+    let (_, all_staff) = app.get("/api/v1/staff").await;
+    assert_eq!(all_staff["items"][0], staff);
 }
 
 #[tokio::test]

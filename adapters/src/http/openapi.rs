@@ -11,7 +11,7 @@ use super::{parties, search, tickets, webhooks};
 #[openapi(
     info(title = "Kontor staff API", description = "Tickets, parties and their histories. Every call needs `Authorization: Bearer <key>` (create one with `kontor keys create --name NAME`)."),
     paths(
-        parties::create_company, parties::get_company, parties::company_history,
+        parties::create_company, parties::list_companies, parties::list_contacts, parties::list_staff, parties::get_company, parties::company_history,
         parties::create_contact, parties::get_contact, parties::set_permissions,
         parties::create_staff, parties::get_staff,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket,

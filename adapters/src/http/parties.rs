@@ -17,13 +17,13 @@ use super::{parse_id, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/companies", post(create_company))
+        .route("/companies", post(create_company).get(list_companies))
         .route("/companies/{id}", get(get_company))
         .route("/companies/{id}/history", get(company_history))
-        .route("/contacts", post(create_contact))
+        .route("/contacts", post(create_contact).get(list_contacts))
         .route("/contacts/{id}", get(get_contact))
         .route("/contacts/{id}/permissions", put(set_permissions))
-        .route("/staff", post(create_staff))
+        .route("/staff", post(create_staff).get(list_staff))
         .route("/staff/{id}", get(get_staff))
 }
 
@@ -49,6 +49,80 @@ pub async fn create_company(
     };
     let company = state.run(move |engine| engine.create_company(new)).await?;
     Ok((StatusCode::CREATED, Json(company.into())))
+}
+
+/// Companies, newest first; `kind` and `reseller_id` filter.
+#[utoipa::path(get, path = "/api/v1/companies", tag = "parties", params(CompanyListQuery),
+    responses((status = 200, body = ListJson<CompanyJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_companies(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<CompanyListQuery>,
+) -> Result<Json<ListJson<CompanyJson>>, ApiError> {
+    let kind = match query.kind.as_deref() {
+        None => None,
+        Some("customer") => Some(CompanyKind::Customer),
+        Some("reseller") => Some(CompanyKind::Reseller),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid",
+                "kind",
+                "must be customer or reseller",
+            ))
+        }
+    };
+    // An id that cannot exist matches nothing, as an unknown one does.
+    let reseller_id = query
+        .reseller_id
+        .as_deref()
+        .map(|id| id.parse::<CompanyId>().unwrap_or(CompanyId(0)));
+    let list = state
+        .run(move |engine| {
+            let page = engine.list_companies(
+                kind,
+                reseller_id,
+                PageRequest::new(query.page, query.per_page)?,
+            )?;
+            ListJson::from_page(page, |company| Ok(company.into()))
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+/// Contacts, newest first; `company_id` filters.
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "parties", params(ContactListQuery),
+    responses((status = 200, body = ListJson<ContactJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ContactListQuery>,
+) -> Result<Json<ListJson<ContactJson>>, ApiError> {
+    let company_id = query
+        .company_id
+        .as_deref()
+        .map(|id| id.parse::<CompanyId>().unwrap_or(CompanyId(0)));
+    let list = state
+        .run(move |engine| {
+            let page =
+                engine.list_contacts(company_id, PageRequest::new(query.page, query.per_page)?)?;
+            ListJson::from_page(page, |contact| Ok(contact.into()))
+        })
+        .await?;
+    Ok(Json(list))
+}
+
+/// Staff, newest first.
+#[utoipa::path(get, path = "/api/v1/staff", tag = "parties", params(PageQuery),
+    responses((status = 200, body = ListJson<StaffJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_staff(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ListJson<StaffJson>>, ApiError> {
+    let list = state
+        .run(move |engine| {
+            let page = engine.list_staff(PageRequest::new(query.page, query.per_page)?)?;
+            ListJson::from_page(page, |staff| Ok(staff.into()))
+        })
+        .await?;
+    Ok(Json(list))
 }
 
 #[utoipa::path(get, path = "/api/v1/companies/{id}", tag = "parties",

@@ -287,6 +287,63 @@ impl Engine {
             .ok_or_else(|| EngineError::not_found("staff", id))
     }
 
+    /// Companies, newest first, optionally only one kind or one reseller's customers.
+    pub fn list_companies(
+        &self,
+        kind: Option<CompanyKind>,
+        reseller_id: Option<CompanyId>,
+        request: PageRequest,
+    ) -> Result<Page<Company>, EngineError> {
+        let companies = self
+            .store
+            .scan_prefix(Tree::Companies, &[], true)
+            .filter_map(move |item| match item {
+                Ok((_, value)) => {
+                    match crate::store::codec::decode::<Company>(Tree::Companies, &value) {
+                        Ok(company) => (kind.is_none_or(|k| company.kind == k)
+                            && reseller_id.is_none_or(|r| company.reseller_id == Some(r)))
+                        .then_some(Ok(company)),
+                        Err(error) => Some(Err(error.into())),
+                    }
+                }
+                Err(error) => Some(Err(error.into())),
+            });
+        paginate(companies, request, |company| Ok(Some(company)))
+    }
+
+    /// Contacts, newest first; of one company when `company_id` is given.
+    pub fn list_contacts(
+        &self,
+        company_id: Option<CompanyId>,
+        request: PageRequest,
+    ) -> Result<Page<Contact>, EngineError> {
+        let (tree, prefix) = match company_id {
+            Some(company) => (Tree::ContactsByCompany, company.key().to_vec()),
+            None => (Tree::Contacts, Vec::new()),
+        };
+        let ids = self.store.scan_prefix(tree, &prefix, true).map(|item| {
+            let (key, _) = item?;
+            crate::store::trees::trailing_u64(&key)
+                .map(ContactId)
+                .ok_or_else(|| {
+                    EngineError::Store(crate::store::StoreError::Corrupt {
+                        tree: tree.name(),
+                        reason: "short key".into(),
+                    })
+                })
+        });
+        paginate(ids, request, |id| self.read(Tree::Contacts, &id.key()))
+    }
+
+    /// Staff, newest first.
+    pub fn list_staff(&self, request: PageRequest) -> Result<Page<Staff>, EngineError> {
+        let staff = self.store.scan_prefix(Tree::Staff, &[], true).map(|item| {
+            let (_, value) = item?;
+            Ok(crate::store::codec::decode::<Staff>(Tree::Staff, &value)?)
+        });
+        paginate(staff, request, |staff| Ok(Some(staff)))
+    }
+
     /// A record's history, oldest first.
     pub fn history(
         &self,
