@@ -1,7 +1,8 @@
 //! Who may see and do what. Every access decision goes through [`decide`]
 //! (DESIGN.md invariant 6); handlers and operations never decide on their own.
 
-use crate::model::{Company, Contact, ContactRole, Permissions, Ticket};
+use crate::links::{LinkClaims, LinkScope};
+use crate::model::{Company, Contact, ContactRole, Permissions, RecordRef, Ticket};
 
 /// Something someone wants to do, with the records the rule needs to see.
 #[derive(Debug)]
@@ -19,6 +20,12 @@ pub enum Action<'a> {
         viewer_company: &'a Company,
         ticket: &'a Ticket,
         ticket_company: Option<&'a Company>,
+    },
+    /// The holder of a magic link's session looks at `record`: a view or sign link
+    /// opens exactly the record it names.
+    ViewByLink {
+        claims: &'a LinkClaims,
+        record: RecordRef,
     },
 }
 
@@ -56,6 +63,18 @@ pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
                 });
             }
             Ok(())
+        }
+        Action::ViewByLink { claims, record } => {
+            let grants = matches!(claims.scope, LinkScope::View | LinkScope::Sign)
+                && claims.record == *record;
+            if grants {
+                Ok(())
+            } else {
+                Err(Denied {
+                    code: "forbidden",
+                    message: "this link does not open that record".into(),
+                })
+            }
         }
         Action::ViewTicket {
             viewer,

@@ -4,6 +4,8 @@
 //! - [`store`]: typed trees over sled, one transaction per change, group commit.
 //! - [`ops`]: the engine operations every adapter calls; each change is one
 //!   transaction writing the record, its history entry and its changelog entry.
+//! - [`notify`]: events become rendered messages and outbox rows, in the change's
+//!   transaction; [`links`]: signed tokens (reply addresses, magic links, sessions).
 //! - [`access`]: the one place that decides who may do what.
 //! - [`clock`]: the injected source of "now".
 //! - [`validate`], [`ids`], [`error`]: values that are valid by construction, record ids,
@@ -18,6 +20,7 @@ pub mod error;
 pub mod ids;
 pub mod links;
 pub mod model;
+pub mod notify;
 pub mod ops;
 pub mod store;
 pub mod validate;
@@ -46,6 +49,8 @@ pub struct EngineConfig {
     /// Our address is `<mailbox>@<domain>`; replies go to `<mailbox>+<token>@<domain>`.
     pub mailbox: String,
     pub domain: String,
+    /// Links, their lifetimes and the loop guard.
+    pub notify: notify::NotifySettings,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +60,7 @@ impl Default for EngineConfig {
             default_locale: Locale::De,
             mailbox: "support".into(),
             domain: "support.example.com".into(),
+            notify: notify::NotifySettings::default(),
         }
     }
 }
@@ -68,6 +74,9 @@ pub struct Engine {
     /// Where the key ring lives; `None` for an engine on a store without a data dir.
     data_dir: Option<std::path::PathBuf>,
     config: EngineConfig,
+    /// The email templates; `None` until `enable_notifications` (then nothing queues).
+    templates: Option<Arc<notify::EmailTemplates>>,
+    outbox_signal: notify::OutboxSignal,
 }
 
 impl Engine {
@@ -92,6 +101,8 @@ impl Engine {
             keys,
             data_dir: None,
             config,
+            templates: None,
+            outbox_signal: notify::OutboxSignal::default(),
         }
     }
 

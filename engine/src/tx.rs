@@ -25,6 +25,8 @@ pub(crate) mod counter {
 pub(crate) struct Tx<'a> {
     txn: &'a mut dyn Txn,
     pub now: DateTime<Utc>,
+    /// Set when the transaction queued a notice, to wake the sender once it commits.
+    pub queued_notices: bool,
 }
 
 impl Tx<'_> {
@@ -122,12 +124,21 @@ impl Engine {
     ) -> Result<R, EngineError> {
         let now = self.clock.now();
         let mut output = None;
+        let mut queued_notices = false;
         self.store.transact(&mut |txn: &mut dyn Txn| {
-            let mut tx = Tx { txn, now };
+            let mut tx = Tx {
+                txn,
+                now,
+                queued_notices: false,
+            };
             output = Some(work(&mut tx)?);
+            queued_notices = tx.queued_notices;
             Ok(())
         })?;
         self.store.durable()?;
+        if queued_notices {
+            self.outbox_signal.bump();
+        }
         output.ok_or_else(|| {
             EngineError::Store(crate::store::StoreError::Backend(
                 "transaction finished without a result".into(),

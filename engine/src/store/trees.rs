@@ -44,11 +44,21 @@ pub enum Tree {
     MessageIds,
     /// lower-case email (utf-8) -> Bounce. Addresses we must not mail any more.
     Bounces,
+    /// outbox id (u64 BE) -> OutboxRow. Every notification, sent or not.
+    Outbox,
+    /// outbox id (u64 BE) -> (). The rows still pending: what the sender scans.
+    OutboxDue,
+    /// lower-case email (utf-8) ++ 0x00 ++ hour since the epoch (u64 BE) -> count
+    /// (u64 BE). Automatic notices per address and hour, for the loop guard.
+    NoticesPerHour,
+    /// record kind (u8) ++ record id (u64 BE) -> epoch (u64 BE). Bumping it revokes
+    /// every magic link made for the record before.
+    LinkEpochs,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -68,6 +78,10 @@ impl Tree {
         Tree::ApiKeys,
         Tree::MessageIds,
         Tree::Bounces,
+        Tree::Outbox,
+        Tree::OutboxDue,
+        Tree::NoticesPerHour,
+        Tree::LinkEpochs,
     ];
 
     /// The on-disk name of the tree.
@@ -92,6 +106,10 @@ impl Tree {
             Tree::ApiKeys => "api_keys",
             Tree::MessageIds => "message_ids",
             Tree::Bounces => "bounces",
+            Tree::Outbox => "outbox",
+            Tree::OutboxDue => "outbox_due",
+            Tree::NoticesPerHour => "notices_per_hour",
+            Tree::LinkEpochs => "link_epochs",
         }
     }
 
@@ -110,7 +128,8 @@ impl Tree {
             | Tree::Attachments
             | Tree::Changelog
             | Tree::ApiKeys
-            | Tree::Bounces => ValueEncoding::Json,
+            | Tree::Bounces
+            | Tree::Outbox => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -120,6 +139,9 @@ impl Tree {
             | Tree::TicketsByCompany
             | Tree::TicketsByContact
             | Tree::MessageIds
+            | Tree::OutboxDue
+            | Tree::NoticesPerHour
+            | Tree::LinkEpochs
             | Tree::Blobs => ValueEncoding::Bytes,
         }
     }
