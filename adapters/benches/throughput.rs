@@ -44,6 +44,7 @@ fn new_ticket(n: usize) -> NewTicket {
         assignee_id: None,
         channel: Channel::Api,
         attachments: vec![],
+        notify: false,
     }
 }
 
@@ -76,9 +77,19 @@ async fn http_run(total: usize, clients: usize) -> f64 {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(listener, AppState { engine }, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(http::serve(
+        listener,
+        AppState {
+            engine,
+            pages: std::sync::Arc::new(
+                kontor::http::pages::Pages::load(&kontor_engine::notify::templates::shipped_dir())
+                    .expect("page templates"),
+            ),
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let url = format!("http://{address}/api/v1/tickets");
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)

@@ -55,6 +55,7 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
             assignee_id: None,
             channel: kontor_engine::model::Channel::Email,
             attachments: vec![],
+            notify: true,
         })
     };
     let printer = ticket(
@@ -104,6 +105,11 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
         manager.id,
     )?;
 
+    let printer_link = engine.create_link(
+        kontor_engine::model::RecordRef::ticket(printer.id),
+        Some(manager.id),
+        kontor_engine::links::LinkScope::View,
+    )?;
     let (_key, secret) = engine.create_api_key("demo")?;
     let base = format!("http://{}", config.http.listen);
     Ok(Some(format!(
@@ -115,6 +121,7 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
          \n  member             {member_id}  {member_email}\
          \n  staff              {staff_id}  {staff_email}\
          \n  tickets            #{n1} in_progress, #{n2} waiting_on_customer, #{n3} done, #{n4} new\
+         \n  magic link #{n1}    {printer_link}\
          \n\n  try: curl -H 'Authorization: Bearer {secret}' {base}/api/v1/tickets\
          \n       curl -H 'Authorization: Bearer {secret}' {base}/api/v1/tickets/{printer_id}/history\
          \n       {base}/api/v1/openapi.json\n",
@@ -133,5 +140,6 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
         n3 = done.number,
         n4 = new.number,
         printer_id = printer.id,
+        printer_link = printer_link.url,
     )))
 }

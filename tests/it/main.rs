@@ -4,6 +4,8 @@
 mod cli;
 mod durability;
 mod invalid_input;
+mod outbound;
 mod parties;
+mod smtp_sink;
 mod support;
 mod tickets;

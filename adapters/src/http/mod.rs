@@ -1,10 +1,12 @@
-//! The HTTP edge (axum): the staff API under `/api/v1`, `/healthz`, and later the
-//! customer pages and webhooks. Handlers convert wire types into engine commands,
+//! The HTTP edge (axum): the staff API under `/api/v1`, `/healthz`, magic links
+//! (`/l/…`) and the customer pages (`/portal/…`), later the webhooks. Handlers convert wire types into engine commands,
 //! run the engine operation off the async runtime, and convert the result back.
 
 pub mod error;
 pub mod extract;
+mod links;
 mod openapi;
+pub mod pages;
 mod parties;
 mod tickets;
 pub mod wire;
@@ -29,6 +31,8 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// The customer pages' templates.
+    pub pages: Arc<pages::Pages>,
 }
 
 impl AppState {
@@ -56,6 +60,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(parties::routes())
         .merge(tickets::routes())
+        .merge(links::api_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
@@ -63,6 +68,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/l/fresh", axum::routing::post(links::fresh_link))
+        .route("/l/{token}", get(links::open_link))
+        .route("/portal/tickets/{number}", get(pages::ticket_page))
         .nest("/api/v1", api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))

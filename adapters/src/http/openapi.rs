@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{parties, tickets};
+use super::{links, parties, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{parties, tickets};
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket,
         tickets::post_message, tickets::set_status, tickets::assign,
         tickets::add_time_entry, tickets::history, tickets::attachment,
+        links::create_link, links::revoke_links, links::list_outbox,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

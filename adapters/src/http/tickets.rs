@@ -75,6 +75,7 @@ pub async fn create_ticket(
         assignee_id,
         channel: Channel::Api,
         attachments: vec![],
+        notify: body.notify.unwrap_or(true),
     };
     let ticket = state
         .run(move |engine| {
