@@ -12,9 +12,9 @@ use handlebars::Handlebars;
 use serde_json::{json, Value};
 
 use kontor_engine::model::{EntryBody, Event, Locale};
+use kontor_engine::notify::templates::{broken, read};
 use kontor_engine::notify::TemplateError;
 use kontor_engine::ops::links::TicketView;
-use kontor_engine::EngineError;
 
 use super::AppState;
 
@@ -224,23 +224,4 @@ fn not_found(state: &AppState, locale: Locale) -> Response {
 
 fn name(page: &str, locale: Locale) -> String {
     format!("{page}.{}", locale.as_str())
-}
-
-fn read(path: &Path) -> Result<String, TemplateError> {
-    std::fs::read_to_string(path).map_err(|_| TemplateError::Missing {
-        path: path.display().to_string(),
-    })
-}
-
-fn broken(path: &Path, error: impl std::fmt::Display) -> TemplateError {
-    TemplateError::Broken {
-        path: path.display().to_string(),
-        reason: error.to_string().replace('\n', " "),
-    }
-}
-
-/// Maps engine errors of page handlers that are not the customer's fault.
-pub fn internal(error: EngineError) -> Response {
-    tracing::error!(%error, "a customer page failed");
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }

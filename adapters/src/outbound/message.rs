@@ -58,3 +58,56 @@ pub fn build(row: &OutboxRow, from: &Mailbox) -> Result<Message, String> {
 fn raw(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kontor_engine::model::{NoticeKind, OutboxState};
+    use kontor_engine::validate::EmailAddress;
+
+    fn row(automatic: bool) -> OutboxRow {
+        let now = chrono::Utc::now();
+        OutboxRow {
+            id: 7,
+            kind: NoticeKind::TicketCreated,
+            record: None,
+            ticket_number: Some(42),
+            to: EmailAddress::parse("maria@example.org").unwrap(),
+            to_name: Some("Maria Müller".into()),
+            message_id: "<kontor.7.42@support.example.com>".into(),
+            in_reply_to: Some("<kontor.ticket.3@support.example.com>".into()),
+            references: vec!["<kontor.ticket.3@support.example.com>".into()],
+            reply_to: Some("support+42-0a1b2c3d4e@support.example.com".into()),
+            subject: "[#42] Ihre Anfrage ist eingegangen: Bondrucker".into(),
+            text: "Hallo\n\n[ref:42-0a1b2c3d4e]".into(),
+            html: "<p>Hallo</p><span style=\"display:none\">[ref:42-0a1b2c3d4e]</span>".into(),
+            automatic,
+            created_at: now,
+            state: OutboxState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_notice_carries_every_header_of_the_contract() {
+        let from: Mailbox = "Support <support@support.example.com>".parse().unwrap();
+        let bytes = build(&row(true), &from).unwrap().formatted();
+        let text = String::from_utf8_lossy(&bytes);
+        for header in [
+            "Message-ID: <kontor.7.42@support.example.com>",
+            "In-Reply-To: <kontor.ticket.3@support.example.com>",
+            "References: <kontor.ticket.3@support.example.com>",
+            "Reply-To: support+42-0a1b2c3d4e@support.example.com",
+            "Auto-Submitted: auto-generated",
+            "X-Auto-Response-Suppress: All",
+            "multipart/alternative",
+        ] {
+            assert!(text.contains(header), "{header} missing in {text}");
+        }
+        let personal = build(&row(false), &from).unwrap().formatted();
+        assert!(!String::from_utf8_lossy(&personal).contains("Auto-Submitted"));
+    }
+}

@@ -142,13 +142,15 @@ fn template_name(kind: NoticeKind, locale: Locale) -> String {
     format!("{}.{}", kind.as_str(), locale.as_str())
 }
 
-fn read(path: &Path) -> Result<String, TemplateError> {
+/// Reads one template file; a missing or unreadable file is named.
+pub fn read(path: &Path) -> Result<String, TemplateError> {
     std::fs::read_to_string(path).map_err(|_| TemplateError::Missing {
         path: path.display().to_string(),
     })
 }
 
-fn broken(path: &Path, error: impl std::fmt::Display) -> TemplateError {
+/// The error of a template that does not compile or render, naming its file.
+pub fn broken(path: &Path, error: impl std::fmt::Display) -> TemplateError {
     TemplateError::Broken {
         path: path.display().to_string(),
         // Handlebars' messages span lines; the start-up error is one line.
