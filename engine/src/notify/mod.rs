@@ -13,6 +13,9 @@
 //! - [`Engine::notify_record`]: the hooks of documents, quotes, orders and invoices
 //!   (sign request, quote sent, order confirmed, invoice issued).
 //!
+//! Ticket notices carry a [`HistoryExcerpt`]; read it with `Engine::history_excerpt`
+//! before `Engine::write`: sled cannot be scanned inside a transaction.
+//!
 //! A notice is dropped, not queued, when notifications are off (`kontor` commands other
 //! than `serve`), when the address bounces, or when the loop guard says the address had
 //! `max_auto_per_address_per_hour` automatic notices this hour already.
