@@ -46,6 +46,7 @@ fn new_ticket(n: usize) -> NewTicket {
         attachments: vec![],
         company_id: None,
         origin: None,
+        notify: false,
     }
 }
 
@@ -80,7 +81,14 @@ async fn http_run(total: usize, clients: usize) -> f64 {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(
         listener,
-        AppState::new(engine, http::HttpSettings::default()),
+        AppState::new(
+            engine,
+            http::HttpSettings::default(),
+            std::sync::Arc::new(
+                kontor::http::pages::Pages::load(&kontor_engine::notify::templates::shipped_dir())
+                    .expect("page templates"),
+            ),
+        ),
         async {
             let _ = stopped.await;
         },

@@ -51,7 +51,14 @@ async fn run(posts: usize, clients: usize) -> (f64, f64, f64, f64) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(
         listener,
-        AppState::new(engine, settings),
+        AppState::new(
+            engine,
+            settings,
+            Arc::new(
+                kontor::http::pages::Pages::load(&kontor_engine::notify::templates::shipped_dir())
+                    .expect("page templates"),
+            ),
+        ),
         async {
             let _ = stopped.await;
         },

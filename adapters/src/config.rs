@@ -15,6 +15,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub public_url: String,
     pub default_locale: String,
+    /// Handlebars templates: `email/` (notices) and `pages/` (customer pages).
+    pub templates_dir: PathBuf,
     pub http: HttpConfig,
     pub inbound: InboundConfig,
     pub outbound: OutboundConfig,
@@ -62,6 +64,15 @@ pub struct OutboundConfig {
     pub file_dir: PathBuf,
     pub smtp_url: String,
     pub from: String,
+    /// The loop guard: automatic notices to one address per clock hour; more are dropped.
+    pub max_auto_per_address_per_hour: u32,
+    /// Attempts in all before a temporarily failing message is given up.
+    pub max_attempts: u32,
+    /// The first retry waits this long, each next one twice as long, up to the max.
+    pub retry_base_seconds: u32,
+    pub retry_max_seconds: u32,
+    /// Messages in flight at once.
+    pub concurrency: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +85,8 @@ pub struct SecurityConfig {
     pub view_link_days: u32,
     pub sign_link_days: u32,
     pub login_link_minutes: u32,
+    /// How long the session cookie of an opened link lasts at most.
+    pub session_hours: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,6 +124,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             public_url: "http://127.0.0.1:8080".into(),
             default_locale: "de".into(),
+            templates_dir: PathBuf::from("templates"),
             http: HttpConfig::default(),
             inbound: InboundConfig::default(),
             outbound: OutboundConfig::default(),
@@ -149,6 +163,11 @@ impl Default for OutboundConfig {
             file_dir: PathBuf::from("data/outbox"),
             smtp_url: "smtp://127.0.0.1:25".into(),
             from: "Support <support@support.example.com>".into(),
+            max_auto_per_address_per_hour: 20,
+            max_attempts: 12,
+            retry_base_seconds: 30,
+            retry_max_seconds: 3600,
+            concurrency: 4,
         }
     }
 }
@@ -162,6 +181,7 @@ impl Default for SecurityConfig {
             view_link_days: 30,
             sign_link_days: 14,
             login_link_minutes: 15,
+            session_hours: 12,
         }
     }
 }
@@ -265,6 +285,22 @@ impl Config {
                 "outbound.transport must be \"file\" or \"smtp\", not {:?}",
                 self.outbound.transport
             )));
+        }
+        if self
+            .outbound
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "outbound.from is not a mail address: {:?}",
+                self.outbound.from
+            )));
+        }
+        if self.outbound.max_attempts == 0 || self.outbound.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "outbound.max_attempts and outbound.concurrency must be above 0".into(),
+            ));
         }
         if self.inbound.max_message_bytes == 0 {
             return Err(ConfigError::Invalid(

@@ -57,6 +57,7 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
             attachments: vec![],
             company_id: None,
             origin: None,
+            notify: true,
         })
     };
     let printer = ticket(
@@ -106,6 +107,11 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
         manager.id,
     )?;
 
+    let printer_link = engine.create_link(
+        kontor_engine::model::RecordRef::ticket(printer.id),
+        Some(manager.id),
+        kontor_engine::links::LinkScope::View,
+    )?;
     let (_key, secret) = engine.create_api_key("demo")?;
     let base = format!("http://{}", config.http.listen);
     Ok(Some(format!(
@@ -117,6 +123,7 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
          \n  member             {member_id}  {member_email}\
          \n  staff              {staff_id}  {staff_email}\
          \n  tickets            #{n1} in_progress, #{n2} waiting_on_customer, #{n3} done, #{n4} new\
+         \n  magic link #{n1}    {printer_link}\
          \n\n  try: curl -H 'Authorization: Bearer {secret}' {base}/api/v1/tickets\
          \n       curl -H 'Authorization: Bearer {secret}' {base}/api/v1/tickets/{printer_id}/history\
          \n       {base}/api/v1/openapi.json\n",
@@ -135,5 +142,6 @@ pub fn seed(engine: &Engine, config: &Config) -> Result<Option<String>, EngineEr
         n3 = done.number,
         n4 = new.number,
         printer_id = printer.id,
+        printer_link = printer_link.url,
     )))
 }

@@ -74,6 +74,19 @@ enum KeysCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Add a new signing key for magic links and reply addresses and make it the
+    /// active one; links signed by the older keys still open. Prints the new key id.
+    RotateSigning {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Remove an old signing key: links and reply addresses it signed stop working.
+    RemoveSigning {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,6 +159,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         state
                     );
                 }
+                Ok(())
+            }
+            KeysCommand::RotateSigning { config } => {
+                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+                let id = engine
+                    .rotate_signing_key()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{id}");
+                Ok(())
+            }
+            KeysCommand::RemoveSigning { id, config } => {
+                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+                engine
+                    .remove_signing_key(&id)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                eprintln!("removed signing key {id}");
                 Ok(())
             }
         },

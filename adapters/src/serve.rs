@@ -6,6 +6,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use kontor_engine::model::Locale;
+use kontor_engine::notify::{EmailTemplates, NotifySettings};
 use kontor_engine::{Engine, EngineConfig};
 
 use crate::config::Config;
@@ -18,6 +19,15 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         default_locale: Locale::parse(&config.default_locale).unwrap_or(Locale::De),
         mailbox: config.inbound.mailbox.clone(),
         domain: config.inbound.domain.clone(),
+        notify: NotifySettings {
+            public_url: config.public_url.trim_end_matches('/').to_string(),
+            view_link_days: config.security.view_link_days,
+            sign_link_days: config.security.sign_link_days,
+            login_link_minutes: config.security.login_link_minutes,
+            session_hours: config.security.session_hours,
+            max_auto_per_address_per_hour: config.outbound.max_auto_per_address_per_hour,
+            reopen_days: config.inbound.reopen_days,
+        },
     }
 }
 
@@ -30,7 +40,13 @@ pub fn open_engine(config: &Config) -> anyhow::Result<Engine> {
 
 /// Runs the server until a shutdown signal, then flushes the store.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
-    let engine = Arc::new(open_engine(&config)?);
+    // Templates first: a broken one stops the start with its file's name.
+    let email_templates = EmailTemplates::load(&config.templates_dir)?;
+    let pages = Arc::new(crate::http::pages::Pages::load(&config.templates_dir)?);
+    let sender_settings = crate::outbound::SenderSettings::from_config(&config)?;
+    let mut engine = open_engine(&config)?;
+    engine.enable_notifications(email_templates);
+    let engine = Arc::new(engine);
     if demo {
         let seeded = {
             let engine = engine.clone();
@@ -62,8 +78,26 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
                 config.security.onretail_rate_per_minute,
             ),
         },
+        pages,
     );
-    http::serve(listener, state, shutdown_signal()).await?;
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn(crate::outbound::run(
+        engine.clone(),
+        sender_settings,
+        stop.clone(),
+    ));
+    let mut http_stop = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_sender.send(true);
+    });
+    http::serve(listener, state, async move {
+        let _ = http_stop.wait_for(|stopped| *stopped).await;
+    })
+    .await?;
+    if let Err(error) = sender.await {
+        tracing::error!(%error, "the outbox sender stopped abnormally");
+    }
     tokio::task::spawn_blocking(move || indexer.stop()).await?;
     tracing::info!("shutting down: flushing the store");
     let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;

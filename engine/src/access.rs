@@ -2,7 +2,8 @@
 //! (DESIGN.md invariant 6); handlers and operations never decide on their own.
 
 use crate::ids::{CompanyId, ContactId};
-use crate::model::{Company, CompanyKind, Contact, ContactRole, Permissions, Ticket};
+use crate::links::{LinkClaims, LinkScope};
+use crate::model::{Company, CompanyKind, Contact, ContactRole, Permissions, RecordRef, Ticket};
 
 /// Something someone wants to do, with the records the rule needs to see.
 #[derive(Debug)]
@@ -20,6 +21,12 @@ pub enum Action<'a> {
         viewer_company: &'a Company,
         ticket: &'a Ticket,
         ticket_company: Option<&'a Company>,
+    },
+    /// The holder of a magic link's session looks at `record`: a view or sign link
+    /// opens exactly the record it names.
+    ViewByLink {
+        claims: &'a LinkClaims,
+        record: RecordRef,
     },
 }
 
@@ -79,6 +86,18 @@ pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
                 });
             }
             Ok(())
+        }
+        Action::ViewByLink { claims, record } => {
+            let grants = matches!(claims.scope, LinkScope::View | LinkScope::Sign)
+                && claims.record == *record;
+            if grants {
+                Ok(())
+            } else {
+                Err(Denied {
+                    code: "forbidden",
+                    message: "this link does not open that record".into(),
+                })
+            }
         }
         Action::ViewTicket {
             viewer,

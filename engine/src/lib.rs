@@ -4,6 +4,8 @@
 //! - [`store`]: typed trees over sled, one transaction per change, group commit.
 //! - [`ops`]: the engine operations every adapter calls; each change is one
 //!   transaction writing the record, its history entry and its changelog entry.
+//! - [`notify`]: events become rendered messages and outbox rows, in the change's
+//!   transaction; [`links`]: signed tokens (reply addresses, magic links, sessions).
 //! - [`access`]: the one place that decides who may do what.
 //! - [`clock`]: the injected source of "now".
 //! - [`validate`], [`ids`], [`error`]: values that are valid by construction, record ids,
@@ -18,6 +20,7 @@ pub mod error;
 pub mod ids;
 pub mod links;
 pub mod model;
+pub mod notify;
 pub mod ops;
 pub mod search;
 pub mod store;
@@ -47,6 +50,8 @@ pub struct EngineConfig {
     /// Our address is `<mailbox>@<domain>`; replies go to `<mailbox>+<token>@<domain>`.
     pub mailbox: String,
     pub domain: String,
+    /// Links, their lifetimes and the loop guard.
+    pub notify: notify::NotifySettings,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +61,7 @@ impl Default for EngineConfig {
             default_locale: Locale::De,
             mailbox: "support".into(),
             domain: "support.example.com".into(),
+            notify: notify::NotifySettings::default(),
         }
     }
 }
@@ -71,6 +77,9 @@ pub struct Engine {
     /// The search index, opened on first use.
     search: std::sync::Mutex<Option<Arc<search::SearchIndex>>>,
     config: EngineConfig,
+    /// The email templates; `None` until `enable_notifications` (then nothing queues).
+    templates: Option<Arc<notify::EmailTemplates>>,
+    outbox_signal: notify::OutboxSignal,
 }
 
 impl Engine {
@@ -96,6 +105,8 @@ impl Engine {
             data_dir: None,
             search: std::sync::Mutex::new(None),
             config,
+            templates: None,
+            outbox_signal: notify::OutboxSignal::default(),
         }
     }
 

@@ -12,7 +12,12 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::ids::TicketId;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+
+use crate::ids::{ContactId, TicketId};
+use crate::model::{RecordKind, RecordRef};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -181,6 +186,247 @@ impl KeyRing {
                 && expected_tag.len() == 5)
                 .then_some(ticket_id)
         })
+    }
+}
+
+/// What a magic link lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkScope {
+    /// Read the record (a ticket, a quote, ...) and answer it.
+    View,
+    /// Sign a document or accept a quote.
+    Sign,
+    /// Log in to the portal as the contact.
+    Login,
+}
+
+impl LinkScope {
+    fn code(self) -> u8 {
+        match self {
+            LinkScope::View => 1,
+            LinkScope::Sign => 2,
+            LinkScope::Login => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(LinkScope::View),
+            2 => Some(LinkScope::Sign),
+            3 => Some(LinkScope::Login),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkScope::View => "view",
+            LinkScope::Sign => "sign",
+            LinkScope::Login => "login",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        [LinkScope::View, LinkScope::Sign, LinkScope::Login]
+            .into_iter()
+            .find(|scope| scope.as_str() == input)
+    }
+}
+
+/// What a magic link (or the session cookie made from it) says: who may do what with
+/// which record, until when, under which link epoch of the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkClaims {
+    pub record: RecordRef,
+    /// The contact the link was mailed to; `None` for a requester who is no contact.
+    pub contact_id: Option<ContactId>,
+    pub scope: LinkScope,
+    /// Unix seconds, rounded down to the minute when encoded.
+    pub expires_at: DateTime<Utc>,
+    /// The record's link epoch when the link was made; bumping it revokes the link.
+    pub epoch: u64,
+}
+
+/// Why a token was refused, checked in this order: its form and MAC first, so that
+/// nothing a forger controls decides between the later answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkRejected {
+    /// Not made by any key of the ring (tampered, truncated, or its key removed).
+    Forged,
+    /// Authentic, but past its expiry: the holder may ask for a fresh one.
+    Expired(LinkClaims),
+}
+
+/// The MAC is cut to 128 bits: forging still needs 2^128 tries, and the link stays
+/// short enough for mail clients that wrap lines.
+const LINK_MAC_BYTES: usize = 16;
+const LINK_VERSION: u8 = 1;
+
+impl KeyRing {
+    /// The id of the key that signs now.
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+
+    /// The ids of every key that still verifies.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
+    /// A URL-safe token `<key id>.<base64url(claims ++ mac)>`, about 40 characters.
+    /// `purpose` separates magic links from session cookies made of the same claims.
+    pub fn sign_claims(&self, purpose: &str, claims: &LinkClaims) -> String {
+        let payload = encode_claims(claims);
+        let mac = self
+            .sign_with(&self.active, &link_message(purpose, &self.active, &payload))
+            .unwrap_or([0; 32]);
+        let mut bytes = payload;
+        bytes.extend_from_slice(&mac[..LINK_MAC_BYTES]);
+        format!("{}.{}", self.active, URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Checks a token's MAC with the key it names (any key of the ring) and its expiry
+    /// against `now`. Scope and revocation are the caller's to check: they need the
+    /// record.
+    pub fn verify_claims(
+        &self,
+        purpose: &str,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LinkClaims, LinkRejected> {
+        let (key_id, encoded) = token.split_once('.').ok_or(LinkRejected::Forged)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| LinkRejected::Forged)?;
+        let split = bytes
+            .len()
+            .checked_sub(LINK_MAC_BYTES)
+            .ok_or(LinkRejected::Forged)?;
+        let (payload, mac) = bytes.split_at(split);
+        let secret = self.keys.get(key_id).ok_or(LinkRejected::Forged)?;
+        let mut verifier = HmacSha256::new_from_slice(secret).map_err(|_| LinkRejected::Forged)?;
+        verifier.update(&link_message(purpose, key_id, payload));
+        // verify_truncated_left compares in constant time.
+        verifier
+            .verify_truncated_left(mac)
+            .map_err(|_| LinkRejected::Forged)?;
+        let claims = decode_claims(payload).ok_or(LinkRejected::Forged)?;
+        if claims.expires_at <= now {
+            return Err(LinkRejected::Expired(claims));
+        }
+        Ok(claims)
+    }
+
+    /// A ring with one more key, which becomes the active one; the old keys still
+    /// verify. Returns the new key's id.
+    pub fn rotate(&mut self) -> String {
+        let mut number = self.keys.len() + 1;
+        while self.keys.contains_key(&format!("k{number}")) {
+            number += 1;
+        }
+        let id = format!("k{number}");
+        let mut secret = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        self.keys.insert(id.clone(), secret);
+        self.active = id.clone();
+        id
+    }
+
+    /// Removes an old key: what it signed no longer verifies. The active key stays.
+    pub fn remove(&mut self, key_id: &str) -> Result<(), String> {
+        if key_id == self.active {
+            return Err(format!("{key_id} is the active key; rotate first"));
+        }
+        self.keys
+            .remove(key_id)
+            .map(|_| ())
+            .ok_or_else(|| format!("there is no key {key_id}"))
+    }
+
+    /// Writes the ring to `<data_dir>/keys/signing.json` (atomically, mode 0600).
+    pub fn save(&self, data_dir: &Path) -> Result<(), KeyRingError> {
+        let path = Self::path(data_dir);
+        let io_error = |error: std::io::Error| KeyRingError::Io {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        };
+        let text =
+            serde_json::to_string_pretty(&self.to_file()).map_err(|error| KeyRingError::Io {
+                path: path.display().to_string(),
+                reason: error.to_string(),
+            })?;
+        let temporary = path.with_extension("json.new");
+        let _ = std::fs::remove_file(&temporary);
+        write_private(&temporary, text.as_bytes()).map_err(io_error)?;
+        std::fs::rename(&temporary, &path).map_err(io_error)
+    }
+}
+
+fn link_message(purpose: &str, key_id: &str, payload: &[u8]) -> Vec<u8> {
+    let mut message = format!("{purpose}:{key_id}:").into_bytes();
+    message.extend_from_slice(payload);
+    message
+}
+
+/// version, record kind, record id, contact id (0 = none), scope, expiry in unix
+/// minutes, epoch: small numbers as LEB128 varints, so a link is short.
+fn encode_claims(claims: &LinkClaims) -> Vec<u8> {
+    let mut out = vec![LINK_VERSION, claims.record.kind.code()];
+    put_varint(&mut out, claims.record.id);
+    put_varint(&mut out, claims.contact_id.map_or(0, |id| id.0));
+    out.push(claims.scope.code());
+    put_varint(&mut out, (claims.expires_at.timestamp().max(0) as u64) / 60);
+    put_varint(&mut out, claims.epoch);
+    out
+}
+
+fn decode_claims(bytes: &[u8]) -> Option<LinkClaims> {
+    let mut rest = bytes;
+    let mut byte = || -> Option<u8> {
+        let (first, tail) = rest.split_first()?;
+        rest = tail;
+        Some(*first)
+    };
+    if byte()? != LINK_VERSION {
+        return None;
+    }
+    let kind = RecordKind::from_code(byte()?)?;
+    let mut varint = || -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let next = byte()?;
+            value |= u64::from(next & 0x7f) << shift;
+            if next & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    };
+    let id = varint()?;
+    let contact = varint()?;
+    let scope = LinkScope::from_code(varint()? as u8)?;
+    let minutes = varint()?;
+    let epoch = varint()?;
+    let expires_at = DateTime::from_timestamp(i64::try_from(minutes.checked_mul(60)?).ok()?, 0)?;
+    Some(LinkClaims {
+        record: RecordRef { kind, id },
+        contact_id: (contact != 0).then_some(ContactId(contact)),
+        scope,
+        expires_at,
+        epoch,
+    })
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let low = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
     }
 }
 

@@ -264,6 +264,37 @@ impl RecordKind {
             RecordKind::Subscription => 7,
         }
     }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+
+    pub const ALL: [RecordKind; 7] = [
+        RecordKind::Company,
+        RecordKind::Ticket,
+        RecordKind::Document,
+        RecordKind::Quote,
+        RecordKind::Order,
+        RecordKind::Invoice,
+        RecordKind::Subscription,
+    ];
+
+    /// The name in the API (`"ticket"`) and in page paths.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Company => "company",
+            RecordKind::Ticket => "ticket",
+            RecordKind::Document => "document",
+            RecordKind::Quote => "quote",
+            RecordKind::Order => "order",
+            RecordKind::Invoice => "invoice",
+            RecordKind::Subscription => "subscription",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == input)
+    }
 }
 
 /// A record that history entries belong to: the history is generic over records.
@@ -431,4 +462,121 @@ pub enum ChangeOp {
     Created,
     Updated,
     HistoryAppended,
+}
+
+/// What a notification announces; each kind has its templates
+/// `templates/email/<kind>.<locale>.{txt,html}.hbs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// To the requester: we have your request, here is its link and how to reply.
+    TicketCreated,
+    /// To the requester: a public staff message.
+    StaffMessage,
+    /// To the requester: we need an answer from you.
+    WaitingOnCustomer,
+    /// To the requester: solved, and how to reopen.
+    TicketDone,
+    /// To the requester: the ticket is open again.
+    TicketReopened,
+    /// To a contact: a link that logs in to the portal (or a fresh link for an
+    /// expired one).
+    LoginLink,
+    /// A fresh link to a record, asked for from an expired link's page.
+    FreshLink,
+    /// Hooks for the commercial records (issues to come).
+    SignRequest,
+    QuoteSent,
+    OrderConfirmed,
+    InvoiceIssued,
+    /// To staff: the customer replied on a ticket.
+    StaffCustomerReplied,
+    /// To staff: a ticket was assigned to you (or created for you).
+    StaffTicketAssigned,
+}
+
+impl NoticeKind {
+    pub const ALL: [NoticeKind; 13] = [
+        NoticeKind::TicketCreated,
+        NoticeKind::StaffMessage,
+        NoticeKind::WaitingOnCustomer,
+        NoticeKind::TicketDone,
+        NoticeKind::TicketReopened,
+        NoticeKind::LoginLink,
+        NoticeKind::FreshLink,
+        NoticeKind::SignRequest,
+        NoticeKind::QuoteSent,
+        NoticeKind::OrderConfirmed,
+        NoticeKind::InvoiceIssued,
+        NoticeKind::StaffCustomerReplied,
+        NoticeKind::StaffTicketAssigned,
+    ];
+
+    /// The template name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::TicketCreated => "ticket_created",
+            NoticeKind::StaffMessage => "staff_message",
+            NoticeKind::WaitingOnCustomer => "waiting_on_customer",
+            NoticeKind::TicketDone => "ticket_done",
+            NoticeKind::TicketReopened => "ticket_reopened",
+            NoticeKind::LoginLink => "login_link",
+            NoticeKind::FreshLink => "fresh_link",
+            NoticeKind::SignRequest => "sign_request",
+            NoticeKind::QuoteSent => "quote_sent",
+            NoticeKind::OrderConfirmed => "order_confirmed",
+            NoticeKind::InvoiceIssued => "invoice_issued",
+            NoticeKind::StaffCustomerReplied => "staff_customer_replied",
+            NoticeKind::StaffTicketAssigned => "staff_ticket_assigned",
+        }
+    }
+
+    /// Written by a machine, not a person: carries `Auto-Submitted: auto-generated`
+    /// and counts against the loop guard. A staff member's message is a person's.
+    pub fn is_automatic(self) -> bool {
+        self != NoticeKind::StaffMessage
+    }
+}
+
+/// Where a row of the outbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// The SMTP server accepted it (or the file was written): never sent again.
+    Sent,
+    /// Given up: a permanent refusal or too many temporary ones.
+    Failed,
+    /// Not sent because the address bounces.
+    Suppressed,
+}
+
+/// One message to one recipient, rendered when the change it announces was stored,
+/// and written in the same transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    pub id: u64,
+    pub kind: NoticeKind,
+    /// The record it is about (its history gets a failure event).
+    pub record: Option<RecordRef>,
+    pub ticket_number: Option<u64>,
+    pub to: EmailAddress,
+    pub to_name: Option<String>,
+    /// `<kontor.{id}.{number}@{domain}>`: kept in the Message-ID index, so a reply
+    /// naming it threads back; the id part names this row, hence the recipient.
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub automatic: bool,
+    pub created_at: DateTime<Utc>,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
 }

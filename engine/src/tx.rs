@@ -27,6 +27,8 @@ pub(crate) struct Tx<'a> {
     pub now: DateTime<Utc>,
     /// Records changed so far; one changelog entry lists them at the end.
     touched: Vec<RecordRef>,
+    /// Set when the transaction queued a notice, to wake the sender once it commits.
+    pub queued_notices: bool,
 }
 
 impl Tx<'_> {
@@ -136,16 +138,22 @@ impl Engine {
     ) -> Result<R, EngineError> {
         let now = self.clock.now();
         let mut output = None;
+        let mut queued_notices = false;
         self.store.transact(&mut |txn: &mut dyn Txn| {
             let mut tx = Tx {
                 txn,
                 now,
                 touched: Vec::new(),
+                queued_notices: false,
             };
             output = Some(work(&mut tx)?);
+            queued_notices = tx.queued_notices;
             tx.write_changelog()
         })?;
         self.store.durable()?;
+        if queued_notices {
+            self.outbox_signal.bump();
+        }
         output.ok_or_else(|| {
             EngineError::Store(crate::store::StoreError::Backend(
                 "transaction finished without a result".into(),

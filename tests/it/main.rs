@@ -4,8 +4,10 @@
 mod cli;
 mod durability;
 mod invalid_input;
+mod outbound;
 mod parties;
 mod search;
+mod smtp_sink;
 mod support;
 mod tickets;
 mod webhook;

@@ -58,8 +58,19 @@ pub struct TestApp {
 /// What a test may change in the config before the server starts.
 #[derive(Debug, Clone, Default)]
 pub struct TestConfig {
+    /// Top-level keys.
     pub extra_toml: String,
+    /// Keys of the `[outbound]` and `[security]` sections.
+    pub outbound_toml: String,
+    pub security_toml: String,
+    /// Defaults to the repository's `templates/`.
+    pub templates_dir: Option<PathBuf>,
     pub demo: bool,
+}
+
+/// The repository's templates.
+pub fn shipped_templates() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates")
 }
 
 impl TestApp {
@@ -71,11 +82,18 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("kontor.toml");
         let data_dir = dir.path().join("data");
+        let templates = options
+            .templates_dir
+            .clone()
+            .unwrap_or_else(shipped_templates);
         let toml = format!(
-            "data_dir = {data:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"\"\n[outbound]\nfile_dir = {outbox:?}\n",
+            "data_dir = {data:?}\ntemplates_dir = {templates:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"\"\n[outbound]\nfile_dir = {outbox:?}\n{outbound}\n[security]\n{security}\n",
             data = data_dir.display().to_string(),
+            templates = templates.display().to_string(),
             outbox = dir.path().join("outbox").display().to_string(),
             extra = options.extra_toml,
+            outbound = options.outbound_toml,
+            security = options.security_toml,
         );
         std::fs::write(&config_path, toml).expect("config written");
         let key = if options.demo {
@@ -270,6 +288,40 @@ impl TestApp {
             StatusCode::CREATED,
             self.post("/api/v1/tickets", body).await,
         )
+    }
+
+    /// The data dir of this server (keys live in `keys/signing.json`).
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// The outbox rows, optionally of one state.
+    pub async fn outbox(&self, state: Option<&str>) -> Vec<Value> {
+        let path = match state {
+            Some(state) => format!("/api/v1/outbox?per_page=500&state={state}"),
+            None => "/api/v1/outbox?per_page=500".to_string(),
+        };
+        let (status, body) = self.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until no outbox row is pending.
+    pub async fn wait_until_outbox_drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let pending = self.outbox(Some("pending")).await;
+            if pending.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the outbox still has {} pending rows: {:?}",
+                pending.len(),
+                pending.first()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn history(&self, ticket_id: &str) -> Vec<Value> {

@@ -25,9 +25,14 @@ fn now() -> i64 {
 }
 
 async fn spawn(rate: u32) -> TestApp {
+    spawn_sending_to(rate, None).await
+}
+
+async fn spawn_sending_to(rate: u32, sink: Option<&crate::smtp_sink::SmtpSink>) -> TestApp {
     TestApp::spawn_with(TestConfig {
-        extra_toml: format!(
-            "[security]\nonretail_secret = \"{SECRET}\"\nonretail_previous_secret = \"{OLD_SECRET}\"\nonretail_rate_per_minute = {rate}\n"
+        outbound_toml: sink.map(|sink| sink.outbound_toml()).unwrap_or_default(),
+        security_toml: format!(
+            "onretail_secret = \"{SECRET}\"\nonretail_previous_secret = \"{OLD_SECRET}\"\nonretail_rate_per_minute = {rate}\n"
         ),
         ..Default::default()
     })
@@ -84,7 +89,8 @@ async fn ticket_total(app: &TestApp) -> u64 {
 
 #[tokio::test]
 async fn a_signed_post_files_a_ticket_for_the_instances_company_and_a_replay_returns_it() {
-    let app = spawn(1000).await;
+    let sink = crate::smtp_sink::SmtpSink::start();
+    let app = spawn_sending_to(1000, Some(&sink)).await;
     let company = expect(
         StatusCode::CREATED,
         app.post(
@@ -130,6 +136,47 @@ async fn a_signed_post_files_a_ticket_for_the_instances_company_and_a_replay_ret
         &bytes[..],
         &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a]
     );
+    // The reporter gets the confirmation, whose link is the view_url answered.
+    let confirmation = sink.wait_for_mail_to("kim1@cafe.example", 1).await;
+    assert!(
+        confirmation
+            .subject()
+            .contains(&format!("[#{}]", created["number"])),
+        "{}",
+        confirmation.subject()
+    );
+    assert_eq!(confirmation.link().as_deref(), created["view_url"].as_str());
+    // public_url is not the test server's address: open the link's path there, and
+    // follow its 303 by hand with the session cookie it sets.
+    let view_url = created["view_url"].as_str().unwrap();
+    let path = &view_url[view_url.find("/l/").unwrap()..];
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let opened = browser.get(app.url(path)).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    let location = opened.headers()["location"].to_str().unwrap().to_string();
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page_path = &location[location.find("/portal/").unwrap()..];
+    let page = browser
+        .get(app.url(page_path))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the view link opens the ticket page"
+    );
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Bon 1 wird nicht gedruckt"));
+
     // The company's list shows it.
     let (_, list) = app
         .get(&format!(
@@ -144,6 +191,13 @@ async fn a_signed_post_files_a_ticket_for_the_instances_company_and_a_replay_ret
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(again, created);
     assert_eq!(ticket_total(&app).await, 1);
+    let (_, sent) = app.get("/api/v1/outbox?state=sent").await;
+    let (_, pending) = app.get("/api/v1/outbox?state=pending").await;
+    assert_eq!(
+        sent["total"].as_u64().unwrap() + pending["total"].as_u64().unwrap(),
+        1,
+        "a replay sends no second confirmation"
+    );
 
     // The secret being rotated out is still accepted; an unknown instance files a ticket without a company.
     let bytes = serde_json::to_vec(&form("onr-unknown", 2)).unwrap();

@@ -1,10 +1,12 @@
-//! The HTTP edge (axum): the staff API under `/api/v1`, `/healthz`, and later the
-//! customer pages and webhooks. Handlers convert wire types into engine commands,
+//! The HTTP edge (axum): the staff API under `/api/v1`, `/healthz`, magic links
+//! (`/l/…`) and the customer pages (`/portal/…`), later the webhooks. Handlers convert wire types into engine commands,
 //! run the engine operation off the async runtime, and convert the result back.
 
 pub mod error;
 pub mod extract;
+mod links;
 mod openapi;
+pub mod pages;
 mod parties;
 mod search;
 mod tickets;
@@ -32,6 +34,8 @@ use error::ApiError;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub settings: Arc<HttpSettings>,
+    /// The customer pages' templates.
+    pub pages: Arc<pages::Pages>,
 }
 
 /// What the HTTP edge needs from the configuration.
@@ -43,10 +47,11 @@ pub struct HttpSettings {
 }
 
 impl AppState {
-    pub fn new(engine: Arc<Engine>, settings: HttpSettings) -> Self {
+    pub fn new(engine: Arc<Engine>, settings: HttpSettings, pages: Arc<pages::Pages>) -> Self {
         AppState {
             engine,
             settings: Arc::new(settings),
+            pages,
         }
     }
 
@@ -75,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(parties::routes())
         .merge(tickets::routes())
         .merge(search::routes())
+        .merge(links::api_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
@@ -82,6 +88,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/l/fresh", axum::routing::post(links::fresh_link))
+        .route("/l/{token}", get(links::open_link))
+        .route("/portal/tickets/{number}", get(pages::ticket_page))
         .nest("/api/v1", api)
         .merge(webhooks::routes())
         .fallback(not_found)

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{parties, search, tickets, webhooks};
+use super::{links, parties, search, tickets, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use super::{parties, search, tickets, webhooks};
         tickets::add_time_entry, tickets::history, tickets::attachment,
         search::search,
         webhooks::onretail,
+        links::create_link, links::revoke_links, links::list_outbox,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -77,6 +77,7 @@ pub async fn create_ticket(
         attachments: vec![],
         company_id: None,
         origin: None,
+        notify: body.notify.unwrap_or(true),
     };
     let ticket = state
         .run(move |engine| {

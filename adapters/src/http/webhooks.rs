@@ -202,7 +202,6 @@ pub async fn onretail(
         }
         return Err(error);
     }
-    let public_url = state.settings.public_url.clone();
     let created = state
         .run(move |engine| {
             let mut new = new;
@@ -213,11 +212,7 @@ pub async fn onretail(
             Ok(OnRetailCreated {
                 ticket_id: ticket.id.to_string(),
                 number: ticket.number,
-                view_url: format!(
-                    "{}/portal/tickets/{}",
-                    public_url.trim_end_matches('/'),
-                    ticket.number
-                ),
+                view_url: engine.ticket_view_url(&ticket)?,
             })
         })
         .await?;
@@ -427,6 +422,7 @@ fn validate(post: OnRetailPost, max_bytes: usize) -> Result<NewTicket, ApiError>
         channel: Channel::Webhook,
         attachments,
         company_id: None,
+        notify: true,
         origin: Some(TicketOrigin {
             onretail_instance_id: instance_id,
             category: post.category,

@@ -612,3 +612,98 @@ pub struct ErrorDetailJson {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fields: std::collections::BTreeMap<String, String>,
 }
+
+/// `POST /api/v1/links`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLinkJson {
+    /// `ticket`, `document`, `quote`, `order`, `invoice` or `subscription`.
+    pub record: String,
+    pub id: String,
+    /// The contact the link is for; its locale picks the page language.
+    pub contact_id: Option<String>,
+    /// `view` or `sign`.
+    pub scope: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkJson {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/links/revoke`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeLinksJson {
+    pub record: String,
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedLinksJson {
+    pub record: String,
+    pub id: String,
+    /// Links made under an older epoch answer 403.
+    pub link_epoch: u64,
+}
+
+/// `GET /api/v1/outbox?state=`: `pending`, `sent`, `failed` or `suppressed`.
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    pub state: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// One notification of the outbox (without its body).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutboxItemJson {
+    pub id: String,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub message_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_number: Option<u64>,
+    pub state: String,
+    pub attempts: u32,
+    pub automatic: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<model::OutboxRow> for OutboxItemJson {
+    fn from(row: model::OutboxRow) -> Self {
+        OutboxItemJson {
+            id: format!("ob_{}", row.id),
+            kind: row.kind.as_str().to_string(),
+            to: row.to.to_string(),
+            subject: row.subject,
+            message_id: row.message_id,
+            ticket_number: row.ticket_number,
+            state: outbox_state_name(row.state).to_string(),
+            attempts: row.attempts,
+            automatic: row.automatic,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            next_attempt_at: row.next_attempt_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
+/// The wire name of an outbox state.
+pub fn outbox_state_name(state: model::OutboxState) -> &'static str {
+    match state {
+        model::OutboxState::Pending => "pending",
+        model::OutboxState::Sent => "sent",
+        model::OutboxState::Failed => "failed",
+        model::OutboxState::Suppressed => "suppressed",
+    }
+}

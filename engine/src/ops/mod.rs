@@ -4,6 +4,8 @@
 pub mod attachments;
 pub mod bounces;
 pub mod keys;
+pub mod links;
+pub mod outbox;
 pub mod parties;
 pub mod tickets;
 pub mod transfer;

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use crate::error::{EngineError, FieldErrors};
 use crate::ids::{CompanyId, ContactId, StaffId, TicketId};
 use crate::model::*;
+use crate::notify::HistoryExcerpt;
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::tx::{counter, Tx};
@@ -37,6 +38,8 @@ pub struct NewTicket {
     pub company_id: Option<CompanyId>,
     /// Where a ticket from a machine came from (the onRetail instance and form).
     pub origin: Option<TicketOrigin>,
+    /// Send the requester the confirmation (the API's `notify`, default true).
+    pub notify: bool,
 }
 
 /// Filters of the ticket list; all given filters must match.
@@ -185,6 +188,16 @@ impl Engine {
                         to: assignee,
                     }),
                 )?;
+                self.notify_assignee(tx, assignee, &ticket, &HistoryExcerpt::default(), &body)?;
+            }
+            if new.notify {
+                self.notify_requester(
+                    tx,
+                    NoticeKind::TicketCreated,
+                    &ticket,
+                    &HistoryExcerpt::default(),
+                    serde_json::json!({"message": {"author": author_name_of(&author), "text": body}}),
+                )?;
             }
             Ok((ticket, false))
         })
@@ -269,9 +282,10 @@ impl Engine {
         let body = body.unwrap_or_default();
         let staff = self.staff_in_field(staff_id)?;
         self.ticket(ticket_id)?;
+        let history = self.history_excerpt(ticket_id)?;
         self.write(|tx| {
-            touch_ticket(tx, ticket_id)?;
-            tx.append_history(
+            let ticket = touch_ticket(tx, ticket_id)?;
+            let entry = tx.append_history(
                 RecordRef::ticket(ticket_id),
                 staff_author(&staff),
                 visibility,
@@ -280,7 +294,17 @@ impl Engine {
                     attachments: vec![],
                     threaded_by: None,
                 },
-            )
+            )?;
+            if visibility == Visibility::Public {
+                self.notify_requester(
+                    tx,
+                    NoticeKind::StaffMessage,
+                    &ticket,
+                    &history,
+                    serde_json::json!({"message": {"author": staff.name, "text": body}}),
+                )?;
+            }
+            Ok(entry)
         })
     }
 
@@ -299,7 +323,38 @@ impl Engine {
                 message: "a ticket cannot be set back to new".into(),
             });
         }
-        self.write(|tx| change_status(tx, ticket_id, to, staff_author(&staff)))
+        let history = self.history_excerpt(ticket_id)?;
+        self.write(|tx| {
+            let from = load_ticket(tx, ticket_id)?.status;
+            let ticket = change_status(tx, ticket_id, to, staff_author(&staff))?;
+            if from != to {
+                match to {
+                    TicketStatus::WaitingOnCustomer => {
+                        self.notify_requester(
+                            tx,
+                            NoticeKind::WaitingOnCustomer,
+                            &ticket,
+                            &history,
+                            serde_json::json!({}),
+                        )?;
+                    }
+                    TicketStatus::Done => {
+                        self.notify_requester(
+                            tx,
+                            NoticeKind::TicketDone,
+                            &ticket,
+                            &history,
+                            serde_json::json!({}),
+                        )?;
+                    }
+                    _ if from == TicketStatus::Done => {
+                        self.notify_reopened(tx, &ticket, &history)?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(ticket)
+        })
     }
 
     pub fn assign_ticket(
@@ -309,6 +364,7 @@ impl Engine {
     ) -> Result<Ticket, EngineError> {
         let staff = self.staff_in_field(staff_id)?;
         self.ticket(ticket_id)?;
+        let history = self.history_excerpt(ticket_id)?;
         self.write(|tx| {
             let mut ticket = load_ticket(tx, ticket_id)?;
             if ticket.assignee_id == Some(staff_id) {
@@ -324,6 +380,7 @@ impl Engine {
                 Visibility::Public,
                 EntryBody::Event(Event::Assigned { from, to: staff_id }),
             )?;
+            self.notify_assignee(tx, staff_id, &ticket, &history, "")?;
             Ok(ticket)
         })
     }
@@ -399,8 +456,7 @@ impl Engine {
 
 /// Records that `message_id` belongs to `ticket_id`'s thread (mail received or sent),
 /// so that a reply naming it in In-Reply-To or References threads into the ticket.
-// Called by the inbound intake and the outbox (issues 3 and 4), which land next.
-#[allow(dead_code)]
+// Called by the outbox when it queues a notice, and by the inbound intake.
 pub(crate) fn remember_message_id(
     tx: &mut Tx<'_>,
     message_id: &str,
@@ -464,10 +520,18 @@ pub(crate) fn save_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), Engine
     tx.log(RecordRef::ticket(ticket.id), ChangeOp::Updated)
 }
 
-fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<(), EngineError> {
+fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
     let mut ticket = load_ticket(tx, id)?;
     ticket.updated_at = tx.now;
-    tx.put(Tree::Tickets, &ticket.id.key(), &ticket)
+    tx.put(Tree::Tickets, &ticket.id.key(), &ticket)?;
+    Ok(ticket)
+}
+
+fn author_name_of(author: &Author) -> String {
+    match author {
+        Author::Contact { name, .. } | Author::Staff { name, .. } => name.clone(),
+        Author::System => String::new(),
+    }
 }
 
 fn index_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), EngineError> {
@@ -551,6 +615,7 @@ mod tests {
             attachments: vec![],
             company_id: None,
             origin: None,
+            notify: true,
         }
     }
 

@@ -46,11 +46,21 @@ pub enum Tree {
     CompanyByInstance,
     /// idempotency key (utf-8, prefixed by its door, e.g. `onretail:`) -> IdempotencyRecord
     Idempotency,
+    /// outbox id (u64 BE) -> OutboxRow. Every notification, sent or not.
+    Outbox,
+    /// outbox id (u64 BE) -> (). The rows still pending: what the sender scans.
+    OutboxDue,
+    /// lower-case email (utf-8) ++ 0x00 ++ hour since the epoch (u64 BE) -> count
+    /// (u64 BE). Automatic notices per address and hour, for the loop guard.
+    NoticesPerHour,
+    /// record kind (u8) ++ record id (u64 BE) -> epoch (u64 BE). Bumping it revokes
+    /// every magic link made for the record before.
+    LinkEpochs,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 20] = [
+    pub const ALL: [Tree; 24] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -71,6 +81,10 @@ impl Tree {
         Tree::Bounces,
         Tree::CompanyByInstance,
         Tree::Idempotency,
+        Tree::Outbox,
+        Tree::OutboxDue,
+        Tree::NoticesPerHour,
+        Tree::LinkEpochs,
     ];
 
     /// The on-disk name of the tree.
@@ -96,6 +110,10 @@ impl Tree {
             Tree::Bounces => "bounces",
             Tree::CompanyByInstance => "company_by_instance",
             Tree::Idempotency => "idempotency",
+            Tree::Outbox => "outbox",
+            Tree::OutboxDue => "outbox_due",
+            Tree::NoticesPerHour => "notices_per_hour",
+            Tree::LinkEpochs => "link_epochs",
         }
     }
 
@@ -115,7 +133,8 @@ impl Tree {
             | Tree::Changelog
             | Tree::ApiKeys
             | Tree::Bounces
-            | Tree::Idempotency => ValueEncoding::Json,
+            | Tree::Idempotency
+            | Tree::Outbox => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -125,6 +144,9 @@ impl Tree {
             | Tree::TicketsByContact
             | Tree::MessageIds
             | Tree::CompanyByInstance
+            | Tree::OutboxDue
+            | Tree::NoticesPerHour
+            | Tree::LinkEpochs
             | Tree::Blobs => ValueEncoding::Bytes,
         }
     }

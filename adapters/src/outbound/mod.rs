@@ -1,0 +1,257 @@
+//! The outbox sender: the only place that talks SMTP out. It drains the outbox rows the
+//! engine queued, one recipient per message, over lettre's SMTP transport or into
+//! `.eml` files (`outbound.transport = "file"`).
+//!
+//! Delivery is at least once, and never twice after the server accepted a message:
+//! a row is marked `sent` in a durable write right after the server's `250`. The one
+//! window left is a crash between that `250` and the end of that write (a few
+//! milliseconds): the row is still pending after the restart and is sent again.
+//! Temporary failures (connection refused, timeouts, `4xx`) are retried with
+//! exponential backoff; a permanent one (`5xx`) fails the row, records a
+//! `notification_failed` event on its record and marks the address as bouncing.
+
+mod message;
+
+pub use message::build as build_message;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{AsyncTransport, Tokio1Executor};
+use tokio::sync::{watch, Semaphore};
+
+use kontor_engine::model::OutboxRow;
+use kontor_engine::ops::outbox::{Deferred, RetryPolicy};
+use kontor_engine::Engine;
+
+use crate::config::Config;
+
+/// How long the sender sleeps when nothing is due and nothing new was queued.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often an idle sender looks at the engine's wake-up counter.
+const SIGNAL_POLL: Duration = Duration::from_millis(10);
+/// Rows taken from the outbox per round.
+const BATCH: usize = 256;
+
+/// Where messages go.
+#[derive(Debug, Clone)]
+pub enum TransportSettings {
+    Smtp { url: String },
+    File { dir: PathBuf },
+}
+
+/// The sender's part of the config file.
+#[derive(Debug, Clone)]
+pub struct SenderSettings {
+    pub transport: TransportSettings,
+    pub from: Mailbox,
+    pub retry: RetryPolicy,
+    pub concurrency: usize,
+}
+
+impl SenderSettings {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let outbound = &config.outbound;
+        let from: Mailbox = outbound
+            .from
+            .parse()
+            .map_err(|error| anyhow::anyhow!("outbound.from {:?}: {error}", outbound.from))?;
+        let transport = match outbound.transport.as_str() {
+            "smtp" => {
+                // Checked now, so a bad URL stops the start instead of every send.
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(&outbound.smtp_url).map_err(
+                    |error| anyhow::anyhow!("outbound.smtp_url {:?}: {error}", outbound.smtp_url),
+                )?;
+                TransportSettings::Smtp {
+                    url: outbound.smtp_url.clone(),
+                }
+            }
+            _ => TransportSettings::File {
+                dir: outbound.file_dir.clone(),
+            },
+        };
+        Ok(SenderSettings {
+            transport,
+            from,
+            retry: RetryPolicy {
+                max_attempts: outbound.max_attempts,
+                base: chrono::Duration::seconds(i64::from(outbound.retry_base_seconds)),
+                max: chrono::Duration::seconds(i64::from(outbound.retry_max_seconds)),
+            },
+            concurrency: outbound.concurrency.max(1) as usize,
+        })
+    }
+}
+
+/// The transport, built once: the SMTP one keeps a connection pool.
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(PathBuf),
+}
+
+impl Transport {
+    pub fn new(settings: &TransportSettings) -> anyhow::Result<Self> {
+        Ok(match settings {
+            TransportSettings::Smtp { url } => {
+                Transport::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build())
+            }
+            TransportSettings::File { dir } => {
+                std::fs::create_dir_all(dir).map_err(|error| {
+                    anyhow::anyhow!("outbound.file_dir {}: {error}", dir.display())
+                })?;
+                Transport::File(dir.clone())
+            }
+        })
+    }
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Accepted,
+    Temporary(String),
+    Permanent(String),
+}
+
+/// Drains the outbox until `stop` turns true.
+pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch::Receiver<bool>) {
+    let transport = match Transport::new(&settings.transport) {
+        Ok(transport) => transport,
+        Err(error) => {
+            tracing::error!(%error, "the outbox sender cannot start");
+            return;
+        }
+    };
+    let limit = Arc::new(Semaphore::new(settings.concurrency));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let signal_before = engine.outbox_signal();
+        let due = {
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || engine.due_notices(BATCH)).await
+        };
+        let due = match due {
+            Ok(Ok(due)) => due,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "reading the outbox failed");
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading the outbox failed");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            wait_for_work(&engine, signal_before, &mut stop).await;
+            continue;
+        }
+        let mut in_flight = tokio::task::JoinSet::new();
+        for row in due {
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                return;
+            };
+            let engine = engine.clone();
+            let transport = transport.clone();
+            let from = settings.from.clone();
+            let retry = settings.retry;
+            in_flight.spawn(async move {
+                deliver(&engine, &transport, &from, retry, row).await;
+                drop(permit);
+            });
+        }
+        while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Sleeps until a notice is queued, the idle poll passes (retries come due), or stop.
+async fn wait_for_work(engine: &Engine, signal_before: u64, stop: &mut watch::Receiver<bool>) {
+    let deadline = tokio::time::Instant::now() + IDLE_POLL;
+    while tokio::time::Instant::now() < deadline && engine.outbox_signal() == signal_before {
+        tokio::select! {
+            _ = tokio::time::sleep(SIGNAL_POLL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One attempt at one row, and its outcome written to the outbox.
+pub async fn deliver(
+    engine: &Arc<Engine>,
+    transport: &Transport,
+    from: &Mailbox,
+    retry: RetryPolicy,
+    row: OutboxRow,
+) {
+    let id = row.id;
+    let bounce = {
+        let engine = engine.clone();
+        let to = row.to.clone();
+        tokio::task::spawn_blocking(move || engine.bounce_of(&to)).await
+    };
+    if let Ok(Ok(Some(bounce))) = bounce {
+        let engine = engine.clone();
+        let reason = format!("not sent: {} bounces ({})", row.to, bounce.reason);
+        let _ = tokio::task::spawn_blocking(move || engine.notice_suppressed(id, &reason)).await;
+        return;
+    }
+    let attempt = send(transport, from, &row).await;
+    let engine = engine.clone();
+    let outcome = tokio::task::spawn_blocking(move || match &attempt {
+        Attempt::Accepted => engine.notice_sent(id).map(|_| None),
+        Attempt::Temporary(reason) => engine.notice_deferred(id, reason, retry).map(Some),
+        Attempt::Permanent(reason) => engine.notice_failed(id, reason).map(|_| None),
+    })
+    .await;
+    match outcome {
+        Ok(Ok(Some(Deferred::RetryIn(wait)))) => {
+            tracing::info!(id, to = %row.to, retry_in_ms = wait.num_milliseconds(), "delivery deferred")
+        }
+        Ok(Ok(Some(Deferred::GaveUp))) => {
+            tracing::warn!(id, to = %row.to, "delivery given up")
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(error)) => tracing::error!(id, %error, "recording a delivery outcome failed"),
+        Err(error) => tracing::error!(id, %error, "recording a delivery outcome failed"),
+    }
+}
+
+/// Hands one message to the transport.
+pub async fn send(transport: &Transport, from: &Mailbox, row: &OutboxRow) -> Attempt {
+    let message = match message::build(row, from) {
+        Ok(message) => message,
+        Err(reason) => return Attempt::Permanent(reason),
+    };
+    match transport {
+        Transport::Smtp(smtp) => match smtp.send(message).await {
+            Ok(_) => Attempt::Accepted,
+            Err(error) if error.is_permanent() => Attempt::Permanent(error.to_string()),
+            Err(error) => Attempt::Temporary(error.to_string()),
+        },
+        Transport::File(dir) => {
+            let bytes = message.formatted();
+            let path = dir.join(format!("{}.eml", row.id));
+            match tokio::task::spawn_blocking(move || write_durably(&path, &bytes)).await {
+                Ok(Ok(())) => Attempt::Accepted,
+                Ok(Err(error)) => Attempt::Temporary(error.to_string()),
+                Err(error) => Attempt::Temporary(error.to_string()),
+            }
+        }
+    }
+}
+
+/// Writes a whole file under a temporary name and renames it, so a reader of the
+/// directory never sees half a message.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension("eml.tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}

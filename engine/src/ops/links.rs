@@ -1,0 +1,364 @@
+//! Magic links: made for staff (`POST /api/v1/links`) and for notices, checked when a
+//! customer opens one, turned into a session, revoked by bumping the record's link
+//! epoch. Opening a link reads only: mail scanners open links too.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::EngineError;
+use crate::ids::{ContactId, TicketId};
+use crate::links::{LinkClaims, LinkRejected, LinkScope};
+use crate::model::{
+    Contact, EntryBody, HistoryEntry, Locale, NoticeKind, RecordKind, RecordRef, Ticket, Visibility,
+};
+use crate::notify::{link_epoch_in, HistoryExcerpt, Notice, Recipient};
+use crate::ops::PageRequest;
+use crate::store::Tree;
+use crate::validate::EmailAddress;
+use crate::Engine;
+
+/// Separates link MACs from session-cookie MACs made of the same claims.
+pub(crate) const LINK_PURPOSE: &str = "link";
+const SESSION_PURPOSE: &str = "session";
+
+/// A link made for staff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MadeLink {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a link does not open. `Forged` and `Revoked` answer 403, `Expired` 410 with a
+/// form for a fresh link; `WrongScope` 403.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkRefused {
+    /// Tampered with, cut short, or signed by a key that was removed.
+    Forged,
+    /// Authentic but out of date: a fresh link may be mailed to its contact.
+    Expired(LinkClaims),
+    /// Its record's link epoch was bumped after it was made.
+    Revoked,
+    /// A scope the record does not have (a `sign` link to a ticket).
+    WrongScope,
+}
+
+/// Where an opened link leads, and the session cookie that carries it there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedLink {
+    pub claims: LinkClaims,
+    /// The page path, e.g. `/portal/tickets/42`.
+    pub location: String,
+    pub session: String,
+    pub session_expires_at: DateTime<Utc>,
+}
+
+/// What the read-only ticket page shows: the ticket, its public messages and events,
+/// and the locale to show them in.
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub ticket: Ticket,
+    pub entries: Vec<HistoryEntry>,
+    pub locale: Locale,
+}
+
+impl Engine {
+    /// A link to `record` for `contact_id` with `scope`, valid for the configured days.
+    /// Only tickets have pages yet: other records are 422 `record_not_supported`.
+    pub fn create_link(
+        &self,
+        record: RecordRef,
+        contact_id: Option<ContactId>,
+        scope: LinkScope,
+    ) -> Result<MadeLink, EngineError> {
+        if record.kind != RecordKind::Ticket {
+            return Err(EngineError::Rule {
+                code: "record_not_supported",
+                message: format!("links to a {} are not available yet", record.kind.as_str()),
+            });
+        }
+        if !scope_fits(record.kind, scope) {
+            return Err(EngineError::Rule {
+                code: "scope_not_allowed",
+                message: format!("a {} has no {} links", record.kind.as_str(), scope.as_str()),
+            });
+        }
+        self.ticket(TicketId(record.id))
+            .map_err(|_| EngineError::not_found_in_field("ticket", TicketId(record.id), "id"))?;
+        if let Some(contact) = contact_id {
+            self.contact(contact)
+                .map_err(|_| EngineError::not_found_in_field("contact", contact, "contact_id"))?;
+        }
+        let claims = LinkClaims {
+            record,
+            contact_id,
+            scope,
+            expires_at: self.clock().now()
+                + Duration::days(i64::from(self.config.notify.view_link_days)),
+            epoch: self.link_epoch(record)?,
+        };
+        Ok(MadeLink {
+            url: self.link_url(&claims),
+            expires_at: claims.expires_at,
+        })
+    }
+
+    /// The view link the ticket's confirmation carried: made from the ticket's creation
+    /// time, so asking again (an idempotent replay) gives the same URL.
+    pub fn ticket_view_url(&self, ticket: &Ticket) -> Result<String, EngineError> {
+        let record = RecordRef::ticket(ticket.id);
+        let claims = LinkClaims {
+            record,
+            contact_id: ticket.requester.contact_id,
+            scope: LinkScope::View,
+            expires_at: ticket.created_at
+                + Duration::days(i64::from(self.config.notify.view_link_days)),
+            epoch: self.link_epoch(record)?,
+        };
+        Ok(self.link_url(&claims))
+    }
+
+    /// Checks a link's MAC, expiry, scope and epoch, and makes its session. Reads only.
+    pub fn open_link(&self, token: &str) -> Result<OpenedLink, LinkRefused> {
+        let now = self.clock().now();
+        let claims = self
+            .keys
+            .verify_claims(LINK_PURPOSE, token, now)
+            .map_err(|rejected| match rejected {
+                LinkRejected::Forged => LinkRefused::Forged,
+                LinkRejected::Expired(claims) => LinkRefused::Expired(claims),
+            })?;
+        if !scope_fits(claims.record.kind, claims.scope) {
+            return Err(LinkRefused::WrongScope);
+        }
+        if self
+            .link_epoch(claims.record)
+            .map_err(|_| LinkRefused::Forged)?
+            != claims.epoch
+        {
+            return Err(LinkRefused::Revoked);
+        }
+        let location = self.page_of(&claims).ok_or(LinkRefused::Forged)?;
+        let session_expires_at = claims
+            .expires_at
+            .min(now + Duration::hours(i64::from(self.config.notify.session_hours)));
+        let session_claims = LinkClaims {
+            expires_at: session_expires_at,
+            ..claims.clone()
+        };
+        Ok(OpenedLink {
+            session: self.keys.sign_claims(SESSION_PURPOSE, &session_claims),
+            claims,
+            location,
+            session_expires_at,
+        })
+    }
+
+    /// The claims of a session cookie, if it is ours, current and not revoked.
+    pub fn check_session(&self, cookie: &str) -> Option<LinkClaims> {
+        let claims = self
+            .keys
+            .verify_claims(SESSION_PURPOSE, cookie, self.clock().now())
+            .ok()?;
+        (self.link_epoch(claims.record).ok()? == claims.epoch).then_some(claims)
+    }
+
+    /// Revokes every link to `record` made so far; returns the new epoch.
+    pub fn revoke_links(&self, record: RecordRef) -> Result<u64, EngineError> {
+        if record.kind == RecordKind::Ticket {
+            self.ticket(TicketId(record.id))?;
+        }
+        self.write(|tx| {
+            let next = link_epoch_in(tx, record)? + 1;
+            tx.put_raw(Tree::LinkEpochs, &record.key_prefix(), &next.to_be_bytes())?;
+            Ok(next)
+        })
+    }
+
+    /// The current link epoch of `record` (0 until first revoked).
+    pub fn link_epoch(&self, record: RecordRef) -> Result<u64, EngineError> {
+        Ok(self
+            .store
+            .get(Tree::LinkEpochs, &record.key_prefix())?
+            .and_then(|bytes| crate::store::trees::trailing_u64(&bytes))
+            .unwrap_or(0))
+    }
+
+    /// Mails a fresh link for an expired one, to the contact it was made out to (or the
+    /// ticket's requester). Forged or revoked tokens mail nothing; the caller answers
+    /// the same words either way, so the form reveals nothing.
+    pub fn send_fresh_link(&self, token: &str) -> Result<(), EngineError> {
+        let now = self.clock().now();
+        let claims = match self.keys.verify_claims(LINK_PURPOSE, token, now) {
+            Ok(claims) | Err(LinkRejected::Expired(claims)) => claims,
+            Err(LinkRejected::Forged) => return Ok(()),
+        };
+        if !scope_fits(claims.record.kind, claims.scope)
+            || self.link_epoch(claims.record)? != claims.epoch
+            || claims.record.kind != RecordKind::Ticket
+        {
+            return Ok(());
+        }
+        let ticket = self.ticket(TicketId(claims.record.id))?;
+        let history = HistoryExcerpt::default();
+        self.write(|tx| {
+            let recipient = match claims.contact_id {
+                Some(contact_id) => {
+                    tx.get::<Contact>(Tree::Contacts, &contact_id.key())?
+                        .map(|contact| Recipient {
+                            address: contact.email.clone(),
+                            name: Some(contact.name.clone()),
+                            locale: contact.locale,
+                            contact_id: Some(contact.id),
+                        })
+                }
+                None => ticket.requester.email.clone().map(|address| Recipient {
+                    address,
+                    name: ticket.requester.name.clone(),
+                    locale: self.config.default_locale,
+                    contact_id: None,
+                }),
+            };
+            let Some(to) = recipient else {
+                return Ok(());
+            };
+            let lifetime = Duration::days(i64::from(self.config.notify.view_link_days));
+            self.enqueue_notice(
+                tx,
+                Notice {
+                    kind: NoticeKind::FreshLink,
+                    to,
+                    ticket: Some(&ticket),
+                    record: Some(claims.record),
+                    link: Some((claims.scope, lifetime)),
+                    history: &history,
+                    extra: serde_json::json!({}),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Mails `email` a login link if it is a contact with portal access; does nothing
+    /// otherwise, and the caller answers the same words either way.
+    pub fn send_login_link(&self, email: &str) -> Result<(), EngineError> {
+        let Ok(address) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let Some(contact) = self.contact_by_email(&address)? else {
+            return Ok(());
+        };
+        if !contact.permissions.portal {
+            return Ok(());
+        }
+        let lifetime = Duration::minutes(i64::from(self.config.notify.login_link_minutes));
+        self.write(|tx| {
+            self.enqueue_notice(
+                tx,
+                Notice {
+                    kind: NoticeKind::LoginLink,
+                    to: Recipient {
+                        address: contact.email.clone(),
+                        name: Some(contact.name.clone()),
+                        locale: contact.locale,
+                        contact_id: Some(contact.id),
+                    },
+                    ticket: None,
+                    record: Some(RecordRef::company(contact.company_id)),
+                    link: Some((LinkScope::Login, lifetime)),
+                    history: &HistoryExcerpt::default(),
+                    extra: serde_json::json!({}),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The ticket page of a session: the ticket with its public history, if the
+    /// session grants it (`access::decide`).
+    pub fn ticket_view(&self, claims: &LinkClaims, number: u64) -> Result<TicketView, EngineError> {
+        let ticket = self.ticket_by_number(number)?;
+        crate::access::decide(&crate::access::Action::ViewByLink {
+            claims,
+            record: RecordRef::ticket(ticket.id),
+        })
+        .map_err(|denied| EngineError::Rule {
+            code: denied.code,
+            message: denied.message,
+        })?;
+        let locale = match claims.contact_id {
+            Some(contact) => self
+                .contact(contact)
+                .map(|c| c.locale)
+                .unwrap_or(self.config.default_locale),
+            None => self.config.default_locale,
+        };
+        let mut entries = Vec::new();
+        let mut page = 1;
+        loop {
+            let request = PageRequest::new(Some(page), Some(crate::ops::MAX_PER_PAGE))?;
+            let batch = self.history(RecordRef::ticket(ticket.id), request)?;
+            let done = batch.items.len() < crate::ops::MAX_PER_PAGE as usize;
+            entries.extend(batch.items.into_iter().filter(|entry| {
+                entry.visibility == Visibility::Public
+                    && !matches!(entry.body, EntryBody::TimeEntry { .. })
+            }));
+            if done {
+                break;
+            }
+            page += 1;
+        }
+        Ok(TicketView {
+            ticket,
+            entries,
+            locale,
+        })
+    }
+
+    /// The page a link leads to.
+    fn page_of(&self, claims: &LinkClaims) -> Option<String> {
+        match (claims.record.kind, claims.scope) {
+            (RecordKind::Ticket, LinkScope::View) => {
+                let ticket = self.ticket(TicketId(claims.record.id)).ok()?;
+                Some(format!("/portal/tickets/{}", ticket.number))
+            }
+            (_, LinkScope::Login) => Some("/portal".into()),
+            (kind, _) => Some(format!("/portal/{}s/{}", kind.as_str(), claims.record.id)),
+        }
+    }
+
+    /// Makes a signing key the active one; the old ones still verify. Works on the
+    /// key file while no server holds the data dir; returns the new key id.
+    pub fn rotate_signing_key(&self) -> Result<String, EngineError> {
+        let data_dir = self.data_dir.as_ref().ok_or_else(no_data_dir)?;
+        let mut ring = crate::links::KeyRing::load_or_create(data_dir)?;
+        let id = ring.rotate();
+        ring.save(data_dir)?;
+        Ok(id)
+    }
+
+    /// Removes an old signing key: links and reply addresses it signed stop working.
+    pub fn remove_signing_key(&self, key_id: &str) -> Result<(), EngineError> {
+        let data_dir = self.data_dir.as_ref().ok_or_else(no_data_dir)?;
+        let mut ring = crate::links::KeyRing::load_or_create(data_dir)?;
+        ring.remove(key_id).map_err(|message| EngineError::Rule {
+            code: "key_not_removable",
+            message,
+        })?;
+        ring.save(data_dir)?;
+        Ok(())
+    }
+}
+
+/// Which scopes a record's links may have.
+pub fn scope_fits(kind: RecordKind, scope: LinkScope) -> bool {
+    match scope {
+        LinkScope::View => kind != RecordKind::Company,
+        LinkScope::Sign => matches!(kind, RecordKind::Document | RecordKind::Quote),
+        LinkScope::Login => kind == RecordKind::Company,
+    }
+}
+
+fn no_data_dir() -> EngineError {
+    EngineError::Store(crate::store::StoreError::Backend(
+        "this engine has no data dir for its keys".into(),
+    ))
+}

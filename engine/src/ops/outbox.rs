@@ -1,0 +1,173 @@
+//! The outbox as the sender sees it: the rows due now, and one write per outcome.
+//! A row marked `sent` is never handed out again, so once the SMTP server accepted a
+//! message and `notice_sent` returned, no restart sends it twice.
+
+use chrono::Duration;
+
+use crate::error::EngineError;
+use crate::model::{Author, EntryBody, Event, OutboxRow, OutboxState, Visibility};
+use crate::notify::backoff;
+use crate::store::Tree;
+use crate::tx::Tx;
+use crate::Engine;
+
+/// How often and how patiently a temporary failure is retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all (the first one included) before the row fails for good.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+/// What became of a temporary failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deferred {
+    /// Tried again after this wait.
+    RetryIn(Duration),
+    /// Out of attempts: failed, with a history event.
+    GaveUp,
+}
+
+impl Engine {
+    /// Pending rows whose next attempt is due, oldest first, at most `limit`.
+    pub fn due_notices(&self, limit: usize) -> Result<Vec<OutboxRow>, EngineError> {
+        let now = self.clock().now();
+        let mut due = Vec::new();
+        for item in self.store.scan_prefix(Tree::OutboxDue, &[], false) {
+            let (key, _) = item?;
+            if let Some(row) = self.read::<OutboxRow>(Tree::Outbox, &key)? {
+                if row.state == OutboxState::Pending && row.next_attempt_at <= now {
+                    due.push(row);
+                    if due.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Outbox rows, newest first, optionally only those in `state`.
+    pub fn list_outbox(
+        &self,
+        state: Option<OutboxState>,
+        request: crate::ops::PageRequest,
+    ) -> Result<crate::Page<OutboxRow>, EngineError> {
+        let rows = self
+            .store
+            .scan_prefix(Tree::Outbox, &[], true)
+            .filter_map(|item| {
+                let row = item.map_err(EngineError::from).and_then(|(_, bytes)| {
+                    crate::store::codec::decode::<OutboxRow>(Tree::Outbox, &bytes)
+                        .map_err(EngineError::from)
+                });
+                match row {
+                    Ok(row) if state.is_none_or(|wanted| row.state == wanted) => Some(Ok(row)),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            });
+        crate::ops::paginate(rows, request, |row| Ok(Some(row)))
+    }
+
+    /// One outbox row by id.
+    pub fn outbox_row(&self, id: u64) -> Result<Option<OutboxRow>, EngineError> {
+        self.read(Tree::Outbox, &id.to_be_bytes())
+    }
+
+    /// The outbox's wake-up counter: it changes when a transaction queued a notice.
+    pub fn outbox_signal(&self) -> u64 {
+        self.outbox_signal.current()
+    }
+
+    /// The server accepted the message (or its file was written): never again.
+    pub fn notice_sent(&self, id: u64) -> Result<(), EngineError> {
+        self.write(|tx| finish(tx, id, OutboxState::Sent, None).map(|_| ()))
+    }
+
+    /// Not sent because the address bounces.
+    pub fn notice_suppressed(&self, id: u64, reason: &str) -> Result<(), EngineError> {
+        self.write(|tx| finish(tx, id, OutboxState::Suppressed, Some(reason)).map(|_| ()))
+    }
+
+    /// A temporary failure (connection refused, 4xx): retried with exponential
+    /// backoff until `policy.max_attempts`, then failed with a history event.
+    pub fn notice_deferred(
+        &self,
+        id: u64,
+        reason: &str,
+        policy: RetryPolicy,
+    ) -> Result<Deferred, EngineError> {
+        self.write(|tx| {
+            let Some(mut row) = tx.get::<OutboxRow>(Tree::Outbox, &id.to_be_bytes())? else {
+                return Ok(Deferred::GaveUp);
+            };
+            row.attempts += 1;
+            if row.attempts >= policy.max_attempts {
+                let reason = format!("gave up after {} attempts: {reason}", row.attempts);
+                fail(tx, id, &reason, false)?;
+                return Ok(Deferred::GaveUp);
+            }
+            let wait = backoff(row.attempts, policy.base, policy.max);
+            row.next_attempt_at = tx.now + wait;
+            row.last_error = Some(short(reason));
+            tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
+            Ok(Deferred::RetryIn(wait))
+        })
+    }
+
+    /// A permanent refusal (5xx): failed, a history event on its record, and the
+    /// address marked as bouncing so that nothing more is sent to it.
+    pub fn notice_failed(&self, id: u64, reason: &str) -> Result<(), EngineError> {
+        self.write(|tx| fail(tx, id, reason, true))
+    }
+}
+
+fn fail(tx: &mut Tx<'_>, id: u64, reason: &str, mark_address: bool) -> Result<(), EngineError> {
+    let Some(row) = finish(tx, id, OutboxState::Failed, Some(reason))? else {
+        return Ok(());
+    };
+    if let Some(record) = row.record {
+        tx.append_history(
+            record,
+            Author::System,
+            Visibility::Internal,
+            EntryBody::Event(Event::NotificationFailed {
+                address: row.to.clone(),
+                reason: short(reason),
+            }),
+        )?;
+    }
+    if mark_address {
+        super::bounces::mark_bouncing(tx, &row.to, reason)?;
+    }
+    Ok(())
+}
+
+/// Moves a pending row to a final state; `None` when it is gone or already final.
+fn finish(
+    tx: &mut Tx<'_>,
+    id: u64,
+    state: OutboxState,
+    reason: Option<&str>,
+) -> Result<Option<OutboxRow>, EngineError> {
+    let Some(mut row) = tx.get::<OutboxRow>(Tree::Outbox, &id.to_be_bytes())? else {
+        return Ok(None);
+    };
+    if row.state != OutboxState::Pending {
+        return Ok(None);
+    }
+    row.state = state;
+    row.finished_at = Some(tx.now);
+    if let Some(reason) = reason {
+        row.last_error = Some(short(reason));
+    }
+    tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
+    tx.remove(Tree::OutboxDue, &id.to_be_bytes())?;
+    Ok(Some(row))
+}
+
+fn short(reason: &str) -> String {
+    reason.chars().take(500).collect()
+}
