@@ -5,7 +5,7 @@
 //! 2. render and queue through the engine: tickets created with their confirmation
 //!    rendered and written to the outbox in the same durable transaction (8 threads),
 //!    against the same creation without a notice;
-//! 3. the sender draining the outbox (`adapters::outbound::run`, 4 in flight) into a
+//! 3. the sender draining the outbox (`adapters::outbound::run`, 4 and 16 in flight) into a
 //!    local SMTP server: a minimal tokio sink in this bench (the sender's own ceiling),
 //!    and aiosmtpd (`tests/support/smtp_sink.py`, a real server) when python3 has it.
 //!
@@ -41,13 +41,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let rate = runtime.block_on(send_run(total, Sink::Tokio));
-    println!("sender -> tokio sink           : {rate:>8.0} messages/s");
-    match runtime.block_on(async { send_run_aiosmtpd(total).await }) {
-        Some(rate) => println!("sender -> aiosmtpd             : {rate:>8.0} messages/s"),
-        None => {
-            println!("sender -> aiosmtpd             : skipped (python3 with aiosmtpd not found)")
-        }
+    for concurrency in [4, 16] {
+        let rate = runtime.block_on(send_run(total, Sink::Tokio, concurrency));
+        println!("sender -> tokio sink, {concurrency:>2} in flight: {rate:>8.0} messages/s");
+    }
+    match runtime.block_on(send_run_aiosmtpd(total, 16)) {
+        Some(rate) => println!("sender -> aiosmtpd,   16 in flight: {rate:>8.0} messages/s"),
+        None => println!("sender -> aiosmtpd: skipped (python3 with aiosmtpd not found)"),
     }
 }
 
@@ -125,7 +125,7 @@ enum Sink {
     Url(String),
 }
 
-async fn send_run(total: usize, sink: Sink) -> f64 {
+async fn send_run(total: usize, sink: Sink, concurrency: usize) -> f64 {
     let url = match sink {
         Sink::Tokio => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -150,7 +150,7 @@ async fn send_run(total: usize, sink: Sink) -> f64 {
             base: chrono::Duration::seconds(1),
             max: chrono::Duration::seconds(1),
         },
-        concurrency: 4,
+        concurrency,
     };
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let started = Instant::now();
@@ -172,7 +172,7 @@ async fn send_run(total: usize, sink: Sink) -> f64 {
     rate
 }
 
-async fn send_run_aiosmtpd(total: usize) -> Option<f64> {
+async fn send_run_aiosmtpd(total: usize, concurrency: usize) -> Option<f64> {
     let dir = tempfile::tempdir().ok()?;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/smtp_sink.py");
@@ -189,7 +189,12 @@ async fn send_run_aiosmtpd(total: usize) -> Option<f64> {
         .read_line(&mut line)
         .ok()?;
     let port: u16 = line.trim().strip_prefix("listening on ")?.parse().ok()?;
-    let rate = send_run(total, Sink::Url(format!("smtp://127.0.0.1:{port}"))).await;
+    let rate = send_run(
+        total,
+        Sink::Url(format!("smtp://127.0.0.1:{port}")),
+        concurrency,
+    )
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     Some(rate)

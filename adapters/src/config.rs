@@ -167,7 +167,7 @@ impl Default for OutboundConfig {
             max_attempts: 12,
             retry_base_seconds: 30,
             retry_max_seconds: 3600,
-            concurrency: 4,
+            concurrency: 16,
         }
     }
 }

@@ -575,32 +575,26 @@ async fn status_changes_notify_the_requester_with_how_to_reopen() {
         );
     }
     sink.wait_for_mail_to("kunde@example.org", 3).await;
+    // Several messages are in flight at once, so they may arrive in any order.
     let messages: Vec<Received> = sink
         .messages()
         .into_iter()
         .filter(|m| m.envelope_to() == "kunde@example.org")
         .collect();
-    // Notices to one address may overtake each other (the sender has several in
-    // flight), so each is found by what it is, not by its place.
-    let find = |needle: &str| {
+    let with_subject = |words: &str| {
         messages
             .iter()
-            .find(|m| m.subject().contains(needle))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no notice with {needle:?} among {:?}",
-                    messages.iter().map(|m| m.subject()).collect::<Vec<_>>()
-                )
-            })
+            .find(|m| m.subject().contains(words))
+            .unwrap_or_else(|| panic!("no notice with {words:?} in its subject"))
     };
-    find("Rückmeldung");
-    let done = find("erledigt");
+    with_subject("Rückmeldung");
+    let done = with_subject("erledigt");
     assert!(
         done.text().contains("30 Tagen"),
         "how to reopen: {}",
         done.text()
     );
-    find("wieder offen");
+    with_subject("wieder offen");
     for message in &messages {
         assert_notice_headers(message, &ticket);
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
 use lettre::{AsyncTransport, Tokio1Executor};
 use tokio::sync::{watch, Semaphore};
 
@@ -94,11 +94,14 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn new(settings: &TransportSettings) -> anyhow::Result<Self> {
+    /// Builds the transport; the SMTP pool holds one connection per message in flight.
+    pub fn new(settings: &TransportSettings, concurrency: usize) -> anyhow::Result<Self> {
         Ok(match settings {
-            TransportSettings::Smtp { url } => {
-                Transport::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build())
-            }
+            TransportSettings::Smtp { url } => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
+                    .pool_config(PoolConfig::new().max_size(concurrency.max(1) as u32))
+                    .build(),
+            ),
             TransportSettings::File { dir } => {
                 std::fs::create_dir_all(dir).map_err(|error| {
                     anyhow::anyhow!("outbound.file_dir {}: {error}", dir.display())
@@ -119,7 +122,7 @@ pub enum Attempt {
 
 /// Drains the outbox until `stop` turns true.
 pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch::Receiver<bool>) {
-    let transport = match Transport::new(&settings.transport) {
+    let transport = match Transport::new(&settings.transport, settings.concurrency) {
         Ok(transport) => transport,
         Err(error) => {
             tracing::error!(%error, "the outbox sender cannot start");
