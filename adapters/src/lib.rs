@@ -2,6 +2,9 @@
 //!
 //! - [`config`]: the TOML file and its `KONTOR_…` environment overrides.
 //! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document.
+//! - [`smtp`]: the inbound SMTP listener, split by verb; it knows nothing of the engine.
+//! - [`inbound`]: the listener wired to `Engine::ingest`.
+//! - [`mailgate`]: `kontor mailgate`, an MTA pipe into `POST /api/v1/inbound/email`.
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
 //!
@@ -10,4 +13,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod inbound;
+pub mod mailgate;
 pub mod serve;
+pub mod smtp;

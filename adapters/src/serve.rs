@@ -10,6 +10,7 @@ use kontor_engine::{Engine, EngineConfig};
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::inbound::{smtp_config, EngineSink};
 
 /// The engine settings the config file carries.
 pub fn engine_config(config: &Config) -> EngineConfig {
@@ -18,6 +19,8 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         default_locale: Locale::parse(&config.default_locale).unwrap_or(Locale::De),
         mailbox: config.inbound.mailbox.clone(),
         domain: config.inbound.domain.clone(),
+        reopen_days: config.inbound.reopen_days,
+        max_per_sender_per_hour: config.inbound.max_per_sender_per_hour,
     }
 }
 
@@ -46,16 +49,56 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
     let address = listener.local_addr()?;
+    // One shutdown signal for every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let smtp = if config.inbound.smtp_listen.trim().is_empty() {
+        None
+    } else {
+        let smtp_listener = TcpListener::bind(config.inbound.smtp_listen.trim())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (inbound.smtp_listen)",
+                    config.inbound.smtp_listen
+                )
+            })?;
+        println!("kontor: smtp listening on {}", smtp_listener.local_addr()?);
+        let sink = Arc::new(EngineSink {
+            engine: engine.clone(),
+        });
+        Some(tokio::spawn(crate::smtp::serve(
+            smtp_listener,
+            smtp_config(&config),
+            sink,
+            wait_for(stopped.clone()),
+        )))
+    };
     println!("kontor: http listening on {address}");
     tracing::info!(%address, data_dir = %config.data_dir.display(), "kontor is up");
     let state = AppState {
         engine: engine.clone(),
     };
-    http::serve(listener, state, shutdown_signal()).await?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    http::serve(listener, state, wait_for(stopped)).await?;
+    if let Some(smtp) = smtp {
+        match smtp.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the smtp listener failed"),
+            Err(error) => tracing::error!(%error, "the smtp listener task failed"),
+        }
+    }
     tracing::info!("shutting down: flushing the store");
     let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;
     flushed.map_err(|error| anyhow::anyhow!("flushing the store at shutdown failed: {error}"))?;
     Ok(())
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -4,6 +4,8 @@
 //! - [`store`]: typed trees over sled, one transaction per change, group commit.
 //! - [`ops`]: the engine operations every adapter calls; each change is one
 //!   transaction writing the record, its history entry and its changelog entry.
+//! - [`intake`]: inbound mail, whichever door it came by: stored raw, then
+//!   interpreted (new ticket, reply, reopen, bounce, …) in one transaction.
 //! - [`access`]: the one place that decides who may do what.
 //! - [`clock`]: the injected source of "now".
 //! - [`validate`], [`ids`], [`error`]: values that are valid by construction, record ids,
@@ -16,6 +18,7 @@ pub mod access;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod intake;
 pub mod links;
 pub mod model;
 pub mod ops;
@@ -46,6 +49,12 @@ pub struct EngineConfig {
     /// Our address is `<mailbox>@<domain>`; replies go to `<mailbox>+<token>@<domain>`.
     pub mailbox: String,
     pub domain: String,
+    /// A reply to a done ticket reopens it within this many days; later it opens
+    /// a new ticket linked to the old one.
+    pub reopen_days: u32,
+    /// Mail loop guard: more ordinary mail than this from one sender in an hour is
+    /// kept but not ticketed.
+    pub max_per_sender_per_hour: u32,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +64,8 @@ impl Default for EngineConfig {
             default_locale: Locale::De,
             mailbox: "support".into(),
             domain: "support.example.com".into(),
+            reopen_days: 30,
+            max_per_sender_per_hour: 40,
         }
     }
 }

@@ -3,7 +3,11 @@
 
 mod cli;
 mod durability;
+mod inbound;
+mod inbound_fixtures;
+mod inbound_robustness;
 mod invalid_input;
 mod parties;
+mod smtp_client;
 mod support;
 mod tickets;

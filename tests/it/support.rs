@@ -53,6 +53,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     child: Option<Child>,
     pub stdout_lines: Vec<String>,
+    /// The SMTP listener, when the app was spawned with `smtp: true`.
+    pub smtp_address: Option<std::net::SocketAddr>,
 }
 
 /// What a test may change in the config before the server starts.
@@ -60,6 +62,10 @@ pub struct TestApp {
 pub struct TestConfig {
     pub extra_toml: String,
     pub demo: bool,
+    /// Start the SMTP listener on a port of its own.
+    pub smtp: bool,
+    /// Lines for the `[inbound]` section, e.g. `reopen_days = 0`.
+    pub inbound_toml: String,
 }
 
 impl TestApp {
@@ -72,8 +78,10 @@ impl TestApp {
         let config_path = dir.path().join("kontor.toml");
         let data_dir = dir.path().join("data");
         let toml = format!(
-            "data_dir = {data:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"\"\n[outbound]\nfile_dir = {outbox:?}\n",
+            "data_dir = {data:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = {smtp:?}\n{inbound}\n[outbound]\nfile_dir = {outbox:?}\n",
             data = data_dir.display().to_string(),
+            smtp = if options.smtp { "127.0.0.1:0" } else { "" },
+            inbound = options.inbound_toml,
             outbox = dir.path().join("outbox").display().to_string(),
             extra = options.extra_toml,
         );
@@ -91,6 +99,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             child: None,
             stdout_lines: vec![],
+            smtp_address: None,
         };
         app.start(options.demo).await.expect("server starts");
         app
@@ -129,6 +138,9 @@ impl TestApp {
                 .recv_timeout(left)
                 .context("the server printed no listening line")?;
             self.stdout_lines.push(line.clone());
+            if let Some(address) = line.strip_prefix("kontor: smtp listening on ") {
+                self.smtp_address = Some(address.trim().parse().context("smtp address")?);
+            }
             if let Some(address) = line.strip_prefix("kontor: http listening on ") {
                 self.address = format!("http://{}", address.trim());
                 break;
@@ -153,6 +165,11 @@ impl TestApp {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|child| child.id())
     }
 
     /// SIGTERM, then wait for a clean exit.

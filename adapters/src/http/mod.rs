@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+mod inbound;
 mod openapi;
 mod parties;
 mod tickets;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(parties::routes())
         .merge(tickets::routes())
+        .merge(inbound::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

@@ -5,11 +5,11 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{parties, tickets};
+use super::{inbound, parties, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Kontor staff API", description = "Tickets, parties and their histories. Every call needs `Authorization: Bearer <key>` (create one with `kontor keys create --name NAME`)."),
+    info(title = "Kontor staff API", description = "Tickets, parties, their histories and inbound mail. Every call needs `Authorization: Bearer <key>` (create one with `kontor keys create --name NAME`)."),
     paths(
         parties::create_company, parties::get_company, parties::company_history,
         parties::create_contact, parties::get_contact, parties::set_permissions,
@@ -17,6 +17,7 @@ use super::{parties, tickets};
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket,
         tickets::post_message, tickets::set_status, tickets::assign,
         tickets::add_time_entry, tickets::history, tickets::attachment,
+        inbound::receive_email, inbound::list_quarantine, inbound::reprocess,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -105,52 +105,19 @@ impl Engine {
         };
         let company_id = contact.as_ref().map(|c| c.company_id);
 
-        self.write(|tx| {
-            let id = TicketId(tx.next_id()?);
-            let number = tx.next(counter::TICKET_NUMBER)?;
-            let ticket = Ticket {
-                id,
-                number,
-                subject: subject.clone(),
-                status: TicketStatus::New,
-                channel: new.channel,
-                company_id,
-                requester: requester.clone(),
-                assignee_id: new.assignee_id,
-                created_at: tx.now,
-                updated_at: tx.now,
-                done_at: None,
-                participants: vec![],
-                linked_ticket_id: None,
-            };
-            tx.put(Tree::Tickets, &id.key(), &ticket)?;
-            tx.put_raw(Tree::TicketByNumber, &number.to_be_bytes(), &id.key())?;
-            index_ticket(tx, &ticket)?;
-            tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
-            let attachments = super::attachments::store_all(tx, &new.attachments)?;
-            tx.append_history(
-                RecordRef::ticket(id),
-                author.clone(),
-                Visibility::Public,
-                EntryBody::Message {
-                    text: body.clone(),
-                    attachments,
-                    threaded_by: None,
-                },
-            )?;
-            if let Some(assignee) = new.assignee_id {
-                tx.append_history(
-                    RecordRef::ticket(id),
-                    Author::System,
-                    Visibility::Public,
-                    EntryBody::Event(Event::Assigned {
-                        from: None,
-                        to: assignee,
-                    }),
-                )?;
-            }
-            Ok(ticket)
-        })
+        let draft = TicketDraft {
+            subject,
+            body,
+            channel: new.channel,
+            company_id,
+            requester,
+            assignee_id: new.assignee_id,
+            author,
+            attachments: new.attachments,
+            participants: vec![],
+            linked_ticket_id: None,
+        };
+        self.write(|tx| insert_ticket(tx, &draft).map(|(ticket, _)| ticket))
     }
 
     pub fn ticket(&self, id: TicketId) -> Result<Ticket, EngineError> {
@@ -364,10 +331,75 @@ impl Engine {
     }
 }
 
+/// Everything a new ticket is made of, checked already; written by [`insert_ticket`].
+#[derive(Debug, Clone)]
+pub(crate) struct TicketDraft {
+    pub subject: String,
+    pub body: String,
+    pub channel: Channel,
+    pub company_id: Option<CompanyId>,
+    pub requester: Requester,
+    pub assignee_id: Option<StaffId>,
+    pub author: Author,
+    pub attachments: Vec<NewAttachment>,
+    pub participants: Vec<EmailAddress>,
+    pub linked_ticket_id: Option<TicketId>,
+}
+
+/// Writes a new ticket, its indexes and its first message inside a running
+/// transaction: shared by the API (`create_ticket`) and the mail intake.
+pub(crate) fn insert_ticket(
+    tx: &mut Tx<'_>,
+    draft: &TicketDraft,
+) -> Result<(Ticket, HistoryEntry), EngineError> {
+    let id = TicketId(tx.next_id()?);
+    let number = tx.next(counter::TICKET_NUMBER)?;
+    let ticket = Ticket {
+        id,
+        number,
+        subject: draft.subject.clone(),
+        status: TicketStatus::New,
+        channel: draft.channel,
+        company_id: draft.company_id,
+        requester: draft.requester.clone(),
+        assignee_id: draft.assignee_id,
+        created_at: tx.now,
+        updated_at: tx.now,
+        done_at: None,
+        participants: draft.participants.clone(),
+        linked_ticket_id: draft.linked_ticket_id,
+    };
+    tx.put(Tree::Tickets, &id.key(), &ticket)?;
+    tx.put_raw(Tree::TicketByNumber, &number.to_be_bytes(), &id.key())?;
+    index_ticket(tx, &ticket)?;
+    tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
+    let attachments = super::attachments::store_all(tx, &draft.attachments)?;
+    let entry = tx.append_history(
+        RecordRef::ticket(id),
+        draft.author.clone(),
+        Visibility::Public,
+        EntryBody::Message {
+            text: draft.body.clone(),
+            attachments,
+            threaded_by: None,
+        },
+    )?;
+    if let Some(assignee) = draft.assignee_id {
+        tx.append_history(
+            RecordRef::ticket(id),
+            Author::System,
+            Visibility::Public,
+            EntryBody::Event(Event::Assigned {
+                from: None,
+                to: assignee,
+            }),
+        )?;
+    }
+    Ok((ticket, entry))
+}
+
 /// Records that `message_id` belongs to `ticket_id`'s thread (mail received or sent),
 /// so that a reply naming it in In-Reply-To or References threads into the ticket.
-// Called by the inbound intake and the outbox (issues 3 and 4), which land next.
-#[allow(dead_code)]
 pub(crate) fn remember_message_id(
     tx: &mut Tx<'_>,
     message_id: &str,
@@ -431,7 +463,7 @@ pub(crate) fn save_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), Engine
     tx.log(RecordRef::ticket(ticket.id), ChangeOp::Updated)
 }
 
-fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<(), EngineError> {
+pub(crate) fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<(), EngineError> {
     let mut ticket = load_ticket(tx, id)?;
     ticket.updated_at = tx.now;
     tx.put(Tree::Tickets, &ticket.id.key(), &ticket)

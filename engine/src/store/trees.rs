@@ -44,11 +44,21 @@ pub enum Tree {
     MessageIds,
     /// lower-case email (utf-8) -> Bounce. Addresses we must not mail any more.
     Bounces,
+    /// sha256 of the raw message (32 bytes) -> the raw message, as received.
+    RawMail,
+    /// intake key (utf-8: `mid:<normalised Message-ID>` or `sha:<hex sha256>`) ->
+    /// IntakeRecord. What became of each received message; makes intake idempotent.
+    MailIntake,
+    /// quarantine_id (u64 BE) -> QuarantinedMail. Mail that could not be interpreted.
+    Quarantine,
+    /// lower-case sender email (utf-8) ++ 0x00 ++ unix hour (u64 BE) -> count (u64 BE).
+    /// The mail loop guard's counters.
+    SenderHourly,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 23] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -68,6 +78,10 @@ impl Tree {
         Tree::ApiKeys,
         Tree::MessageIds,
         Tree::Bounces,
+        Tree::RawMail,
+        Tree::MailIntake,
+        Tree::Quarantine,
+        Tree::SenderHourly,
     ];
 
     /// The on-disk name of the tree.
@@ -92,6 +106,10 @@ impl Tree {
             Tree::ApiKeys => "api_keys",
             Tree::MessageIds => "message_ids",
             Tree::Bounces => "bounces",
+            Tree::RawMail => "raw_mail",
+            Tree::MailIntake => "mail_intake",
+            Tree::Quarantine => "quarantine",
+            Tree::SenderHourly => "sender_hourly",
         }
     }
 
@@ -110,7 +128,9 @@ impl Tree {
             | Tree::Attachments
             | Tree::Changelog
             | Tree::ApiKeys
-            | Tree::Bounces => ValueEncoding::Json,
+            | Tree::Bounces
+            | Tree::MailIntake
+            | Tree::Quarantine => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -120,7 +140,9 @@ impl Tree {
             | Tree::TicketsByCompany
             | Tree::TicketsByContact
             | Tree::MessageIds
-            | Tree::Blobs => ValueEncoding::Bytes,
+            | Tree::Blobs
+            | Tree::RawMail
+            | Tree::SenderHourly => ValueEncoding::Bytes,
         }
     }
 }
