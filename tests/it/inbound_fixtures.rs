@@ -57,12 +57,19 @@ fn from_field(headers: &str) -> Option<String> {
     field
 }
 
+/// The address of the From field, as an MTA would take it for the envelope; an
+/// MTA-made stand-in when the field holds none.
 fn envelope_sender(from_field: &str) -> String {
     let inner = from_field
         .rsplit_once('<')
         .and_then(|(_, rest)| rest.split_once('>'))
-        .map(|(address, _)| address.to_string());
-    inner.unwrap_or_else(|| from_field.trim_start_matches("From:").trim().to_string())
+        .map(|(address, _)| address.to_string())
+        .unwrap_or_else(|| from_field.trim_start_matches("From:").trim().to_string());
+    if inner.contains('@') {
+        inner
+    } else {
+        "bounce-handler@mta.example".to_string()
+    }
 }
 
 fn replied_id(headers: &str) -> Option<String> {

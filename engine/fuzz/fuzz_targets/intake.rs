@@ -24,7 +24,7 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = parse_mail(data, data.first() == Some(&0));
+    let _ = parse_mail(data, Some("").filter(|_| data.first() == Some(&0)));
     let mail = InboundMail {
         raw: data.to_vec(),
         envelope_from: Some(String::new()).filter(|_| data.len() % 2 == 0),

@@ -152,7 +152,7 @@ impl Engine {
         let parsed = if mail.raw.len() > self.config().max_body_bytes {
             Err(Unreadable::TooLarge)
         } else {
-            parse_mail(&mail.raw, mail.envelope_from.as_deref() == Some(""))
+            parse_mail(&mail.raw, mail.envelope_from.as_deref())
         };
         let message_id = match &parsed {
             Ok(mail) => mail.message_id.clone(),
@@ -228,7 +228,7 @@ impl Engine {
         let parsed = if mail.raw.len() > self.config().max_body_bytes {
             Err(Unreadable::TooLarge)
         } else {
-            parse_mail(&mail.raw, mail.envelope_from.as_deref() == Some(""))
+            parse_mail(&mail.raw, mail.envelope_from.as_deref())
         };
         self.write(|tx| {
             if tx.get_raw(Tree::Quarantine, &id.key())?.is_none() {

@@ -49,8 +49,10 @@ impl Unreadable {
     }
 }
 
-/// Parses `raw`. `return_path_empty` is the SMTP envelope's `MAIL FROM:<>`.
-pub fn parse_mail(raw: &[u8], return_path_empty: bool) -> Result<ParsedMail, Unreadable> {
+/// Parses `raw`. `envelope_from` is the SMTP reverse path (`Some("")` for
+/// `MAIL FROM:<>`): it marks a robot, and stands in for a From that cannot be read.
+pub fn parse_mail(raw: &[u8], envelope_from: Option<&str>) -> Result<ParsedMail, Unreadable> {
+    let return_path_empty = envelope_from == Some("");
     let message = MessageParser::default()
         .parse(raw)
         .ok_or(Unreadable::NotAMessage)?;
@@ -60,7 +62,12 @@ pub fn parse_mail(raw: &[u8], return_path_empty: bool) -> Result<ParsedMail, Unr
         return Err(Unreadable::NotAMessage);
     }
     let kind = text::classify(&message, return_path_empty);
-    let (from, from_name) = sender(&message).ok_or(Unreadable::NoSender)?;
+    let (from, from_name) = sender(&message)
+        .or_else(|| {
+            let address = EmailAddress::parse(envelope_from?).ok()?;
+            Some((address, None))
+        })
+        .ok_or(Unreadable::NoSender)?;
     let full_text = text::best_text(&message);
     let new_text = text::extract_reply(&full_text);
     let mut recipients = Vec::new();
@@ -218,7 +225,7 @@ mod tests {
     #[test]
     fn a_reply_is_read_with_its_thread_and_copies() {
         let raw = b"From: =?utf-8?q?Maria_M=C3=BCller?= <Maria@Example.org>\r\nTo: support@support.example.com\r\nCc: Chef <chef@example.org>\r\nSubject: Re: [#4] Drucker\r\nMessage-ID: <ABC@example.org>\r\nIn-Reply-To: <k1@support.example.com>\r\nReferences: <k0@support.example.com> <k1@support.example.com>\r\n\r\nGeht wieder.\r\n\r\nAm 1. Nov. 2026 um 10:00 schrieb Support <support@support.example.com>:\r\n> Bitte neu starten [ref:4-0011223344]\r\n";
-        let mail = parse_mail(raw, false).unwrap();
+        let mail = parse_mail(raw, None).unwrap();
         assert_eq!(mail.from.as_str(), "maria@example.org");
         assert_eq!(mail.from_name.as_deref(), Some("Maria Müller"));
         assert_eq!(mail.message_id.as_deref(), Some("abc@example.org"));
@@ -235,7 +242,7 @@ mod tests {
     #[test]
     fn html_is_kept_sanitised() {
         let raw = b"From: a@example.org\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n<p>Hallo<script>alert(1)</script><img src=\"https://evil.example/x.png\"></p>\r\n";
-        let mail = parse_mail(raw, false).unwrap();
+        let mail = parse_mail(raw, None).unwrap();
         assert_eq!(mail.new_text, "Hallo");
         let html = mail
             .attachments
@@ -251,7 +258,7 @@ mod tests {
 
     #[test]
     fn garbage_is_unreadable_not_a_panic() {
-        assert_eq!(parse_mail(b"", false).unwrap_err(), Unreadable::NotAMessage);
-        assert!(parse_mail(b"Subject: no sender\r\n\r\nhi", false).is_err());
+        assert_eq!(parse_mail(b"", None).unwrap_err(), Unreadable::NotAMessage);
+        assert!(parse_mail(b"Subject: no sender\r\n\r\nhi", Some("")).is_err());
     }
 }
