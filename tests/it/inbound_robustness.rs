@@ -21,6 +21,22 @@ async fn still_serves(app: &TestApp, n: usize) {
     smtp(app, "alive@kunde.example", SUPPORT, &raw).await;
 }
 
+/// A session that has just been told 354: the message may follow.
+async fn open_data(address: std::net::SocketAddr, from: &str) -> SmtpSession {
+    let (mut session, _) = SmtpSession::connect(address).await.unwrap();
+    session.command("EHLO c.example").await.unwrap();
+    session
+        .command(&format!("MAIL FROM:<{from}>"))
+        .await
+        .unwrap();
+    session
+        .command(&format!("RCPT TO:<{SUPPORT}>"))
+        .await
+        .unwrap();
+    assert!(session.command("DATA").await.unwrap().starts_with("354"));
+    session
+}
+
 #[tokio::test]
 async fn garbage_commands_get_errors_and_the_listener_goes_on() {
     let app = smtp_app("").await;
@@ -56,17 +72,7 @@ async fn garbage_commands_get_errors_and_the_listener_goes_on() {
 async fn a_data_phase_that_never_ends_is_cut_by_the_configured_timeout() {
     let app = smtp_app("smtp_data_timeout_seconds = 1").await;
     let address = app.smtp_address.unwrap();
-    let (mut session, _) = SmtpSession::connect(address).await.unwrap();
-    session.command("EHLO c.example").await.unwrap();
-    session
-        .command("MAIL FROM:<slow@kunde.example>")
-        .await
-        .unwrap();
-    session
-        .command(&format!("RCPT TO:<{SUPPORT}>"))
-        .await
-        .unwrap();
-    assert!(session.command("DATA").await.unwrap().starts_with("354"));
+    let mut session = open_data(address, "slow@kunde.example").await;
     let started = Instant::now();
     session
         .send("Subject: endless\r\n\r\nand it goes on")
@@ -96,17 +102,7 @@ async fn a_thirty_megabyte_message_gets_552_without_being_buffered() {
     let app = smtp_app("").await;
     let address = app.smtp_address.unwrap();
     let before = app.pid().and_then(peak_rss_kib);
-    let (mut session, _) = SmtpSession::connect(address).await.unwrap();
-    session.command("EHLO c.example").await.unwrap();
-    session
-        .command("MAIL FROM:<big@kunde.example>")
-        .await
-        .unwrap();
-    session
-        .command(&format!("RCPT TO:<{SUPPORT}>"))
-        .await
-        .unwrap();
-    assert!(session.command("DATA").await.unwrap().starts_with("354"));
+    let mut session = open_data(address, "big@kunde.example").await;
     session.send("Subject: big\r\n\r\n").await.unwrap();
     let mut chunk = Vec::with_capacity(64_000);
     for _ in 0..64 {

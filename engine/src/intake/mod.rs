@@ -23,11 +23,11 @@ use sha2::{Digest, Sha256};
 use crate::error::EngineError;
 use crate::ids::{ContactId, QuarantineId, TicketId};
 use crate::model::{
-    Author, Channel, Contact, EntryBody, Event, RecordRef, Requester, Ticket, TicketStatus,
-    Visibility,
+    Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket, TicketStatus, Visibility,
 };
 use crate::ops::tickets::{
-    change_status, insert_ticket, load_ticket, remember_message_id, save_ticket, TicketDraft,
+    change_status, insert_ticket, load_ticket, remember_message_id, requester_author, requester_of,
+    save_ticket, TicketDraft,
 };
 use crate::ops::{paginate, Page, PageRequest};
 use crate::store::codec::decode;
@@ -435,18 +435,11 @@ impl Engine {
         continues: Option<&Ticket>,
     ) -> Result<(Ticket, crate::model::HistoryEntry), EngineError> {
         let contact = contact_by_email(tx, &mail.from)?;
-        let requester = match &contact {
-            Some(contact) => Requester {
-                contact_id: Some(contact.id),
-                name: Some(contact.name.clone()),
-                email: Some(contact.email.clone()),
-            },
-            None => Requester {
-                contact_id: None,
-                name: mail.from_name.clone(),
-                email: Some(mail.from.clone()),
-            },
-        };
+        let requester = requester_of(
+            contact.as_ref(),
+            mail.from_name.clone(),
+            Some(mail.from.clone()),
+        );
         let participants = mail
             .copied
             .iter()
@@ -466,7 +459,7 @@ impl Engine {
             body: mail.new_text.clone(),
             channel: Channel::Email,
             company_id: contact.as_ref().map(|c| c.company_id),
-            author: author_of(tx, mail)?,
+            author: requester_author(&requester),
             requester,
             assignee_id: None,
             attachments: mail.attachments.clone(),
@@ -687,21 +680,13 @@ fn contact_by_email(tx: &mut Tx<'_>, email: &EmailAddress) -> Result<Option<Cont
 /// The history author of a mail: the contact with that address, else the name
 /// and address the mail gives.
 fn author_of(tx: &mut Tx<'_>, mail: &ParsedMail) -> Result<Author, EngineError> {
-    Ok(match contact_by_email(tx, &mail.from)? {
-        Some(contact) => Author::Contact {
-            id: Some(contact.id),
-            name: contact.name,
-            email: Some(contact.email),
-        },
-        None => Author::Contact {
-            id: None,
-            name: mail
-                .from_name
-                .clone()
-                .unwrap_or_else(|| mail.from.to_string()),
-            email: Some(mail.from.clone()),
-        },
-    })
+    let contact = contact_by_email(tx, &mail.from)?;
+    let requester = requester_of(
+        contact.as_ref(),
+        mail.from_name.clone(),
+        Some(mail.from.clone()),
+    );
+    Ok(requester_author(&requester))
 }
 
 /// CONTRACT.md section 6: a reply is taken from the requester, an address on the

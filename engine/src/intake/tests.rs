@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::text::fixture_tests::XorShift;
 use super::*;
 use crate::EngineConfig;
 
@@ -78,22 +79,6 @@ fn a_quarantined_message_is_reprocessed_after_the_limit_is_raised() {
     let again = engine.ingest(inbound(raw.as_bytes())).unwrap();
     assert_eq!(again.outcome, IntakeOutcome::Duplicate);
     assert_eq!(again.ticket_id, result.ticket_id);
-}
-
-/// xorshift64*: deterministic, so a failure reproduces without a seed file.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 const TOKENS: &[&[u8]] = &[

@@ -82,27 +82,8 @@ impl Engine {
             self.staff(assignee)
                 .map_err(|_| EngineError::not_found_in_field("staff", assignee, "assignee_id"))?;
         }
-        let requester = match &contact {
-            Some(contact) => Requester {
-                contact_id: Some(contact.id),
-                name: Some(contact.name.clone()),
-                email: Some(contact.email.clone()),
-            },
-            None => Requester {
-                contact_id: None,
-                name: requester_name.clone(),
-                email: requester_email.clone(),
-            },
-        };
-        let author = Author::Contact {
-            id: requester.contact_id,
-            name: requester
-                .name
-                .clone()
-                .or_else(|| requester.email.as_ref().map(|e| e.to_string()))
-                .unwrap_or_default(),
-            email: requester.email.clone(),
-        };
+        let requester = requester_of(contact.as_ref(), requester_name, requester_email);
+        let author = requester_author(&requester);
         let company_id = contact.as_ref().map(|c| c.company_id);
 
         let draft = TicketDraft {
@@ -328,6 +309,40 @@ impl Engine {
                 Ok(None)
             }
         }
+    }
+}
+
+/// The requester of a new ticket: the contact with the address if there is one,
+/// else the name and address as given.
+pub(crate) fn requester_of(
+    contact: Option<&Contact>,
+    name: Option<String>,
+    email: Option<EmailAddress>,
+) -> Requester {
+    match contact {
+        Some(contact) => Requester {
+            contact_id: Some(contact.id),
+            name: Some(contact.name.clone()),
+            email: Some(contact.email.clone()),
+        },
+        None => Requester {
+            contact_id: None,
+            name,
+            email,
+        },
+    }
+}
+
+/// The history author of a requester's own messages.
+pub(crate) fn requester_author(requester: &Requester) -> Author {
+    Author::Contact {
+        id: requester.contact_id,
+        name: requester
+            .name
+            .clone()
+            .or_else(|| requester.email.as_ref().map(|e| e.to_string()))
+            .unwrap_or_default(),
+        email: requester.email.clone(),
     }
 }
 

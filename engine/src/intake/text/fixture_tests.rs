@@ -147,17 +147,17 @@ fn fixtures_extract() {
 }
 
 /// xorshift64*: deterministic, so a failure reproduces without a seed file.
-struct XorShift(u64);
+pub(crate) struct XorShift(pub u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {

@@ -24,4 +24,4 @@ pub use html::{html_to_text, sanitize_html};
 pub use reply::extract_reply;
 
 #[cfg(test)]
-mod fixture_tests;
+pub(crate) mod fixture_tests;
