@@ -374,8 +374,11 @@ impl Engine {
         rule: &'static str,
     ) -> Result<IntakeResult, EngineError> {
         let author = author_of(tx, mail)?;
+        let from_staff = matches!(author, Author::Staff { .. });
         let mut outcome = IntakeOutcome::Appended;
-        if ticket.status == TicketStatus::Done {
+        if from_staff {
+            // Staff answering from their mail client: appended, no status change.
+        } else if ticket.status == TicketStatus::Done {
             let done_at = ticket.done_at.unwrap_or(ticket.updated_at);
             let window = Duration::days(i64::from(self.config().reopen_days));
             if tx.now >= done_at + window {
@@ -420,7 +423,7 @@ impl Engine {
         }
         if outcome == IntakeOutcome::Reopened {
             hooks::reopened(tx, &current, &entry)?;
-        } else {
+        } else if !from_staff {
             hooks::customer_replied(tx, &current, &entry)?;
         }
         Ok(with_ticket(outcome, &current))
@@ -677,9 +680,17 @@ fn contact_by_email(tx: &mut Tx<'_>, email: &EmailAddress) -> Result<Option<Cont
     tx.get(Tree::Contacts, &id.key())
 }
 
-/// The history author of a mail: the contact with that address, else the name
-/// and address the mail gives.
+/// The history author of a mail: the staff member or contact with that address,
+/// else the name and address the mail gives.
 fn author_of(tx: &mut Tx<'_>, mail: &ParsedMail) -> Result<Author, EngineError> {
+    let staff_id = tx
+        .get_raw(Tree::StaffByEmail, mail.from.as_str().as_bytes())?
+        .and_then(|bytes| crate::ids::StaffId::from_key(&bytes));
+    if let Some(staff_id) = staff_id {
+        if let Some(staff) = tx.get::<crate::model::Staff>(Tree::Staff, &staff_id.key())? {
+            return Ok(crate::ops::tickets::staff_author(&staff));
+        }
+    }
     let contact = contact_by_email(tx, &mail.from)?;
     let requester = requester_of(
         contact.as_ref(),

@@ -151,3 +151,33 @@ fn ten_thousand_random_messages_through_the_intake() {
         thread.join().expect("no panic in the intake");
     }
 }
+
+#[test]
+fn staff_answering_by_mail_are_staff_and_move_no_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), EngineConfig::default());
+    let staff = engine
+        .create_staff(crate::ops::parties::NewStaff {
+            name: "Sam".into(),
+            email: "sam@vendor.example".into(),
+        })
+        .unwrap();
+    let first = b"From: a@example.org\r\nSubject: Kasse\r\nMessage-ID: <k1@example.org>\r\n\r\nKasse defekt\r\n";
+    let created = engine.ingest(inbound(first)).unwrap();
+    let ticket_id = created.ticket_id.unwrap();
+    engine
+        .set_ticket_status(ticket_id, TicketStatus::WaitingOnCustomer, staff.id)
+        .unwrap();
+    let answer = b"From: Sam <sam@vendor.example>\r\nSubject: Re: Kasse\r\nMessage-ID: <k2@vendor.example>\r\nIn-Reply-To: <k1@example.org>\r\n\r\nBitte neu starten.\r\n";
+    let appended = engine.ingest(inbound(answer)).unwrap();
+    assert_eq!(appended.outcome, IntakeOutcome::Appended);
+    assert_eq!(
+        engine.ticket(ticket_id).unwrap().status,
+        TicketStatus::WaitingOnCustomer
+    );
+    let history = engine
+        .history(RecordRef::ticket(ticket_id), PageRequest::first())
+        .unwrap();
+    let last = history.items.last().unwrap();
+    assert!(matches!(last.author, Author::Staff { id, .. } if id == staff.id));
+}
