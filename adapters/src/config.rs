@@ -55,6 +55,12 @@ pub struct InboundConfig {
     pub max_message_bytes: usize,
     pub reopen_days: u32,
     pub max_per_sender_per_hour: u32,
+    /// How long the SMTP listener waits for a command line.
+    pub smtp_idle_timeout_seconds: u64,
+    /// How long one DATA phase (354 to the final dot) may take.
+    pub smtp_data_timeout_seconds: u64,
+    /// SMTP sessions served at once; more get 421.
+    pub smtp_max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +158,9 @@ impl Default for InboundConfig {
             max_message_bytes: 26_214_400,
             reopen_days: 30,
             max_per_sender_per_hour: 40,
+            smtp_idle_timeout_seconds: 300,
+            smtp_data_timeout_seconds: 600,
+            smtp_max_connections: 1000,
         }
     }
 }

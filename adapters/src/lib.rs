@@ -4,6 +4,10 @@
 //! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document, magic links and
 //!   the customer pages.
 //! - [`outbound`]: the outbox sender, the only place that talks SMTP out.
+//! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document.
+//! - [`smtp`]: the inbound SMTP listener, split by verb; it knows nothing of the engine.
+//! - [`inbound`]: the listener wired to `Engine::ingest`.
+//! - [`mailgate`]: `kontor mailgate`, an MTA pipe into `POST /api/v1/inbound/email`.
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
 //! - [`indexer`]: times the search indexer (the indexing is the engine's).
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
@@ -13,6 +17,9 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod inbound;
 pub mod indexer;
+pub mod mailgate;
 pub mod outbound;
 pub mod serve;
+pub mod smtp;

@@ -31,6 +31,16 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Deliver one message from stdin to a running server (for MTA pipes).
+    /// Exit 0 delivered, 65 refused for good, 75 try later.
+    Mailgate {
+        /// The server's base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        /// A file holding a staff API key.
+        #[arg(long)]
+        key_file: PathBuf,
+    },
     /// Manage staff API keys (works while no server holds the data dir).
     Keys {
         #[command(subcommand)]
@@ -92,6 +102,9 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    if let Command::Mailgate { url, key_file } = &cli.command {
+        return mailgate(url, key_file);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -100,6 +113,50 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kontor mailgate`: its exit codes are for the MTA (sysexits), not 0/1.
+fn mailgate(url: &str, key_file: &std::path::Path) -> ExitCode {
+    use kontor::mailgate::{Delivery, EX_TEMPFAIL};
+    use std::io::Read;
+    let key = match std::fs::read_to_string(key_file) {
+        Ok(key) if !key.trim().is_empty() => key.trim().to_string(),
+        Ok(_) => {
+            eprintln!(
+                "kontor: mailgate: the key file {} is empty",
+                key_file.display()
+            );
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+        Err(error) => {
+            eprintln!(
+                "kontor: mailgate: cannot read the key file {}: {error}",
+                key_file.display()
+            );
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    let mut raw = Vec::new();
+    if let Err(error) = std::io::stdin().lock().read_to_end(&mut raw) {
+        eprintln!("kontor: mailgate: cannot read the message from stdin: {error}");
+        return ExitCode::from(EX_TEMPFAIL);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("kontor: mailgate: {error}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    let delivery = runtime.block_on(kontor::mailgate::deliver(url, &key, raw));
+    match &delivery {
+        Delivery::Delivered(answer) => println!("{answer}"),
+        Delivery::Rejected(why) | Delivery::TryLater(why) => eprintln!("kontor: mailgate: {why}"),
+    }
+    ExitCode::from(delivery.exit_code())
 }
 
 fn init_logging() {
@@ -124,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(serve::run(config, demo))
         }
+        Command::Mailgate { .. } => unreachable!("handled before logging starts"),
         Command::Keys { command } => match command {
             KeysCommand::Create { name, config } => {
                 let engine = serve::open_engine(&load_config(config.as_ref())?)?;

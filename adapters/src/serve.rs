@@ -11,6 +11,7 @@ use kontor_engine::{Engine, EngineConfig};
 
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::inbound::{smtp_config, EngineSink};
 
 /// The engine settings the config file carries.
 pub fn engine_config(config: &Config) -> EngineConfig {
@@ -28,6 +29,8 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             max_auto_per_address_per_hour: config.outbound.max_auto_per_address_per_hour,
             reopen_days: config.inbound.reopen_days,
         },
+        reopen_days: config.inbound.reopen_days,
+        max_per_sender_per_hour: config.inbound.max_per_sender_per_hour,
     }
 }
 
@@ -62,6 +65,30 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
     let address = listener.local_addr()?;
+    // One shutdown signal for every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let smtp = if config.inbound.smtp_listen.trim().is_empty() {
+        None
+    } else {
+        let smtp_listener = TcpListener::bind(config.inbound.smtp_listen.trim())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (inbound.smtp_listen)",
+                    config.inbound.smtp_listen
+                )
+            })?;
+        println!("kontor: smtp listening on {}", smtp_listener.local_addr()?);
+        let sink = Arc::new(EngineSink {
+            engine: engine.clone(),
+        });
+        Some(tokio::spawn(crate::smtp::serve(
+            smtp_listener,
+            smtp_config(&config),
+            sink,
+            wait_for(stopped.clone()),
+        )))
+    };
     println!("kontor: http listening on {address}");
     tracing::info!(%address, data_dir = %config.data_dir.display(), "kontor is up");
     let indexer = crate::indexer::Indexer::start(
@@ -80,21 +107,23 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         },
         pages,
     );
-    let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let sender = tokio::spawn(crate::outbound::run(
         engine.clone(),
         sender_settings,
-        stop.clone(),
+        stopped.clone(),
     ));
-    let mut http_stop = stop.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        let _ = stop_sender.send(true);
+        let _ = stop.send(true);
     });
-    http::serve(listener, state, async move {
-        let _ = http_stop.wait_for(|stopped| *stopped).await;
-    })
-    .await?;
+    http::serve(listener, state, wait_for(stopped)).await?;
+    if let Some(smtp) = smtp {
+        match smtp.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the smtp listener failed"),
+            Err(error) => tracing::error!(%error, "the smtp listener task failed"),
+        }
+    }
     if let Err(error) = sender.await {
         tracing::error!(%error, "the outbox sender stopped abnormally");
     }
@@ -103,6 +132,11 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;
     flushed.map_err(|error| anyhow::anyhow!("flushing the store at shutdown failed: {error}"))?;
     Ok(())
+}
+
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -98,6 +98,10 @@ record_id!(
     AttachmentId, "at_", "attachment"
 );
 record_id!(
+    /// A received mail that could not be interpreted and waits in quarantine.
+    QuarantineId, "qm_", "quarantined mail"
+);
+record_id!(
     /// A staff API key.
     ApiKeyId, "key_", "api key"
 );

@@ -6,6 +6,8 @@
 //!   transaction writing the record, its history entry and its changelog entry.
 //! - [`notify`]: events become rendered messages and outbox rows, in the change's
 //!   transaction; [`links`]: signed tokens (reply addresses, magic links, sessions).
+//! - [`intake`]: inbound mail, whichever door it came by: stored raw, then
+//!   interpreted (new ticket, reply, reopen, bounce, …) in one transaction.
 //! - [`access`]: the one place that decides who may do what.
 //! - [`clock`]: the injected source of "now".
 //! - [`validate`], [`ids`], [`error`]: values that are valid by construction, record ids,
@@ -18,6 +20,7 @@ pub mod access;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod intake;
 pub mod links;
 pub mod model;
 pub mod notify;
@@ -52,6 +55,12 @@ pub struct EngineConfig {
     pub domain: String,
     /// Links, their lifetimes and the loop guard.
     pub notify: notify::NotifySettings,
+    /// A reply to a done ticket reopens it within this many days; later it opens
+    /// a new ticket linked to the old one.
+    pub reopen_days: u32,
+    /// Mail loop guard: more ordinary mail than this from one sender in an hour is
+    /// kept but not ticketed.
+    pub max_per_sender_per_hour: u32,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +71,8 @@ impl Default for EngineConfig {
             mailbox: "support".into(),
             domain: "support.example.com".into(),
             notify: notify::NotifySettings::default(),
+            reopen_days: 30,
+            max_per_sender_per_hour: 40,
         }
     }
 }

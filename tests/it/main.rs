@@ -3,10 +3,14 @@
 
 mod cli;
 mod durability;
+mod inbound;
+mod inbound_fixtures;
+mod inbound_robustness;
 mod invalid_input;
 mod outbound;
 mod parties;
 mod search;
+mod smtp_client;
 mod smtp_sink;
 mod support;
 mod tickets;

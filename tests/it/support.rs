@@ -53,6 +53,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     child: Option<Child>,
     pub stdout_lines: Vec<String>,
+    /// The SMTP listener, when the app was spawned with `smtp: true`.
+    pub smtp_address: Option<std::net::SocketAddr>,
 }
 
 /// What a test may change in the config before the server starts.
@@ -66,6 +68,10 @@ pub struct TestConfig {
     /// Defaults to the repository's `templates/`.
     pub templates_dir: Option<PathBuf>,
     pub demo: bool,
+    /// Start the SMTP listener on a port of its own.
+    pub smtp: bool,
+    /// Lines for the `[inbound]` section, e.g. `reopen_days = 0`.
+    pub inbound_toml: String,
 }
 
 /// The repository's templates.
@@ -87,8 +93,10 @@ impl TestApp {
             .clone()
             .unwrap_or_else(shipped_templates);
         let toml = format!(
-            "data_dir = {data:?}\ntemplates_dir = {templates:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"\"\n[outbound]\nfile_dir = {outbox:?}\n{outbound}\n[security]\n{security}\n",
+            "data_dir = {data:?}\ntemplates_dir = {templates:?}\n{extra}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = {smtp:?}\n{inbound}\n[outbound]\nfile_dir = {outbox:?}\n{outbound}\n[security]\n{security}\n",
             data = data_dir.display().to_string(),
+            smtp = if options.smtp { "127.0.0.1:0" } else { "" },
+            inbound = options.inbound_toml,
             templates = templates.display().to_string(),
             outbox = dir.path().join("outbox").display().to_string(),
             extra = options.extra_toml,
@@ -109,6 +117,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             child: None,
             stdout_lines: vec![],
+            smtp_address: None,
         };
         app.start(options.demo).await.expect("server starts");
         app
@@ -147,6 +156,9 @@ impl TestApp {
                 .recv_timeout(left)
                 .context("the server printed no listening line")?;
             self.stdout_lines.push(line.clone());
+            if let Some(address) = line.strip_prefix("kontor: smtp listening on ") {
+                self.smtp_address = Some(address.trim().parse().context("smtp address")?);
+            }
             if let Some(address) = line.strip_prefix("kontor: http listening on ") {
                 self.address = format!("http://{}", address.trim());
                 break;
@@ -171,6 +183,11 @@ impl TestApp {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|child| child.id())
     }
 
     /// SIGTERM, then wait for the clean exit (status 0) a graceful shutdown must give.

@@ -26,23 +26,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 ));
             }
         }
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        "the request body is too large",
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        rejection.body_text(),
-                    )
-                }
-            })?;
+        let bytes = read_body(request, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -55,25 +39,32 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        axum::body::Bytes::from_request(request, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        "the request body is too large",
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_request",
-                        rejection.body_text(),
-                    )
-                }
-            })
+        read_body(request, state).await.map(RawBody)
     }
+}
+
+/// The body's bytes; over the router's limit is 413 in the contract's shape.
+pub async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is too large",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    rejection.body_text(),
+                )
+            }
+        })
 }
 
 /// Parses JSON, turning serde's error into one naming the field.

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+mod inbound;
 mod links;
 mod openapi;
 pub mod pages;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tickets::routes())
         .merge(search::routes())
         .merge(links::api_routes())
+        .merge(inbound::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

@@ -5,11 +5,11 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{links, parties, search, tickets, webhooks};
+use super::{inbound, links, parties, search, tickets, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Kontor staff API", description = "Tickets, parties and their histories. Every call needs `Authorization: Bearer <key>` (create one with `kontor keys create --name NAME`)."),
+    info(title = "Kontor staff API", description = "Tickets, parties, their histories and inbound mail. Every call needs `Authorization: Bearer <key>` (create one with `kontor keys create --name NAME`)."),
     paths(
         parties::create_company, parties::list_companies, parties::list_contacts, parties::list_staff, parties::get_company, parties::company_history,
         parties::create_contact, parties::get_contact, parties::set_permissions,
@@ -20,6 +20,7 @@ use super::{links, parties, search, tickets, webhooks};
         search::search,
         webhooks::onretail,
         links::create_link, links::revoke_links, links::list_outbox,
+        inbound::receive_email, inbound::list_quarantine, inbound::reprocess,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -707,3 +707,59 @@ pub fn outbox_state_name(state: model::OutboxState) -> &'static str {
         model::OutboxState::Suppressed => "suppressed",
     }
 }
+
+/// What became of an inbound message (every door answers this).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntakeResultJson {
+    /// `created`, `appended`, `reopened`, `duplicate`, `auto_reply`, `bounce`,
+    /// `list`, `loop` or `rejected`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// Set for `rejected`: the message's place in the quarantine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_id: Option<String>,
+}
+
+impl From<kontor_engine::intake::IntakeResult> for IntakeResultJson {
+    fn from(result: kontor_engine::intake::IntakeResult) -> Self {
+        IntakeResultJson {
+            outcome: result.outcome.as_str(),
+            ticket_id: result.ticket_id.map(|id| id.to_string()),
+            number: result.number,
+            quarantine_id: result.quarantine_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// A message waiting in quarantine.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuarantinedMailJson {
+    pub id: String,
+    pub received_at: DateTime<Utc>,
+    /// Why it could not be interpreted.
+    pub reason: String,
+    pub size: u64,
+    /// SHA-256 of the raw message as received.
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+impl From<kontor_engine::intake::QuarantinedMail> for QuarantinedMailJson {
+    fn from(mail: kontor_engine::intake::QuarantinedMail) -> Self {
+        QuarantinedMailJson {
+            id: mail.id.to_string(),
+            received_at: mail.received_at,
+            reason: mail.reason,
+            size: mail.size,
+            sha256: mail.sha256,
+            from: mail.from,
+            subject: mail.subject,
+        }
+    }
+}

@@ -108,96 +108,37 @@ impl Engine {
             self.staff(assignee)
                 .map_err(|_| EngineError::not_found_in_field("staff", assignee, "assignee_id"))?;
         }
-        let requester = match &contact {
-            Some(contact) => Requester {
-                contact_id: Some(contact.id),
-                name: Some(contact.name.clone()),
-                email: Some(contact.email.clone()),
-            },
-            None => Requester {
-                contact_id: None,
-                name: requester_name.clone(),
-                email: requester_email.clone(),
-            },
-        };
-        let author = Author::Contact {
-            id: requester.contact_id,
-            name: requester
-                .name
-                .clone()
-                .or_else(|| requester.email.as_ref().map(|e| e.to_string()))
-                .unwrap_or_default(),
-            email: requester.email.clone(),
-        };
+        let requester = requester_of(contact.as_ref(), requester_name, requester_email);
+        let author = requester_author(&requester);
         let company_id = new.company_id.or(contact.as_ref().map(|c| c.company_id));
         let idempotency_key = idempotency_key.map(|key| key.as_bytes().to_vec());
-
+        let notify = new.notify;
+        let draft = TicketDraft {
+            subject,
+            body,
+            channel: new.channel,
+            company_id,
+            requester,
+            assignee_id: new.assignee_id,
+            author,
+            attachments: new.attachments,
+            participants: vec![],
+            linked_ticket_id: None,
+            origin: new.origin,
+        };
         self.write(|tx| {
             if let Some(key) = &idempotency_key {
                 if let Some(seen) = tx.get::<IdempotencyRecord>(Tree::Idempotency, key)? {
                     return Ok((load_ticket(tx, seen.ticket_id)?, true));
                 }
             }
-            // The id is the number: one sequence, one index fewer to write.
-            let number = tx.next(counter::TICKET_NUMBER)?;
-            let id = TicketId(number);
-            let ticket = Ticket {
-                id,
-                number,
-                subject: subject.clone(),
-                status: TicketStatus::New,
-                channel: new.channel,
-                company_id,
-                requester: requester.clone(),
-                assignee_id: new.assignee_id,
-                created_at: tx.now,
-                updated_at: tx.now,
-                done_at: None,
-                participants: vec![],
-                linked_ticket_id: None,
-                origin: new.origin.clone(),
-            };
+            let (ticket, _) = self.insert_ticket(tx, &draft, notify)?;
             if let Some(key) = &idempotency_key {
                 let record = IdempotencyRecord {
-                    ticket_id: id,
+                    ticket_id: ticket.id,
                     at: tx.now,
                 };
                 tx.put(Tree::Idempotency, key, &record)?;
-            }
-            tx.put(Tree::Tickets, &id.key(), &ticket)?;
-            index_ticket(tx, &ticket)?;
-            tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
-            let attachments = super::attachments::store_all(tx, &new.attachments)?;
-            tx.append_history(
-                RecordRef::ticket(id),
-                author.clone(),
-                Visibility::Public,
-                EntryBody::Message {
-                    text: body.clone(),
-                    attachments,
-                    threaded_by: None,
-                },
-            )?;
-            if let Some(assignee) = new.assignee_id {
-                tx.append_history(
-                    RecordRef::ticket(id),
-                    Author::System,
-                    Visibility::Public,
-                    EntryBody::Event(Event::Assigned {
-                        from: None,
-                        to: assignee,
-                    }),
-                )?;
-                self.notify_assignee(tx, assignee, &ticket, &HistoryExcerpt::default(), &body)?;
-            }
-            if new.notify {
-                self.notify_requester(
-                    tx,
-                    NoticeKind::TicketCreated,
-                    &ticket,
-                    &HistoryExcerpt::default(),
-                    serde_json::json!({"message": {"author": author_name_of(&author), "text": body}}),
-                )?;
             }
             Ok((ticket, false))
         })
@@ -454,6 +395,130 @@ impl Engine {
     }
 }
 
+/// The requester of a new ticket: the contact with the address if there is one,
+/// else the name and address as given.
+pub(crate) fn requester_of(
+    contact: Option<&Contact>,
+    name: Option<String>,
+    email: Option<EmailAddress>,
+) -> Requester {
+    match contact {
+        Some(contact) => Requester {
+            contact_id: Some(contact.id),
+            name: Some(contact.name.clone()),
+            email: Some(contact.email.clone()),
+        },
+        None => Requester {
+            contact_id: None,
+            name,
+            email,
+        },
+    }
+}
+
+/// The history author of a requester's own messages.
+pub(crate) fn requester_author(requester: &Requester) -> Author {
+    Author::Contact {
+        id: requester.contact_id,
+        name: requester
+            .name
+            .clone()
+            .or_else(|| requester.email.as_ref().map(|e| e.to_string()))
+            .unwrap_or_default(),
+        email: requester.email.clone(),
+    }
+}
+
+/// Everything a new ticket is made of, checked already; written by [`insert_ticket`].
+#[derive(Debug, Clone)]
+pub(crate) struct TicketDraft {
+    pub subject: String,
+    pub body: String,
+    pub channel: Channel,
+    pub company_id: Option<CompanyId>,
+    pub requester: Requester,
+    pub assignee_id: Option<StaffId>,
+    pub author: Author,
+    pub attachments: Vec<NewAttachment>,
+    pub participants: Vec<EmailAddress>,
+    pub linked_ticket_id: Option<TicketId>,
+    pub origin: Option<TicketOrigin>,
+}
+
+impl Engine {
+    /// Writes a new ticket, its indexes and its first message inside a running
+    /// transaction, with the assignee's notice and, when `notify_requester`, the
+    /// requester's confirmation: shared by the API, the webhook and the mail intake.
+    pub(crate) fn insert_ticket(
+        &self,
+        tx: &mut Tx<'_>,
+        draft: &TicketDraft,
+        notify_requester: bool,
+    ) -> Result<(Ticket, HistoryEntry), EngineError> {
+        // The id is the number: one sequence, one index fewer to write.
+        let number = tx.next(counter::TICKET_NUMBER)?;
+        let id = TicketId(number);
+        let ticket = Ticket {
+            id,
+            number,
+            subject: draft.subject.clone(),
+            status: TicketStatus::New,
+            channel: draft.channel,
+            company_id: draft.company_id,
+            requester: draft.requester.clone(),
+            assignee_id: draft.assignee_id,
+            created_at: tx.now,
+            updated_at: tx.now,
+            done_at: None,
+            participants: draft.participants.clone(),
+            linked_ticket_id: draft.linked_ticket_id,
+            origin: draft.origin.clone(),
+        };
+        tx.put(Tree::Tickets, &id.key(), &ticket)?;
+        index_ticket(tx, &ticket)?;
+        tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
+        let attachments = super::attachments::store_all(tx, &draft.attachments)?;
+        let entry = tx.append_history(
+            RecordRef::ticket(id),
+            draft.author.clone(),
+            Visibility::Public,
+            EntryBody::Message {
+                text: draft.body.clone(),
+                attachments,
+                threaded_by: None,
+            },
+        )?;
+        if let Some(assignee) = draft.assignee_id {
+            tx.append_history(
+                RecordRef::ticket(id),
+                Author::System,
+                Visibility::Public,
+                EntryBody::Event(Event::Assigned {
+                    from: None,
+                    to: assignee,
+                }),
+            )?;
+            self.notify_assignee(
+                tx,
+                assignee,
+                &ticket,
+                &HistoryExcerpt::default(),
+                &draft.body,
+            )?;
+        }
+        if notify_requester {
+            self.notify_requester(
+                tx,
+                NoticeKind::TicketCreated,
+                &ticket,
+                &HistoryExcerpt::default(),
+                serde_json::json!({"message": {"author": author_name_of(&draft.author), "text": draft.body}}),
+            )?;
+        }
+        Ok((ticket, entry))
+    }
+}
+
 /// Records that `message_id` belongs to `ticket_id`'s thread (mail received or sent),
 /// so that a reply naming it in In-Reply-To or References threads into the ticket.
 // Called by the outbox when it queues a notice, and by the inbound intake.
@@ -520,7 +585,7 @@ pub(crate) fn save_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), Engine
     tx.log(RecordRef::ticket(ticket.id), ChangeOp::Updated)
 }
 
-fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
+pub(crate) fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
     let mut ticket = load_ticket(tx, id)?;
     ticket.updated_at = tx.now;
     tx.put(Tree::Tickets, &ticket.id.key(), &ticket)?;

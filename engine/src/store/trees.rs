@@ -56,11 +56,21 @@ pub enum Tree {
     /// record kind (u8) ++ record id (u64 BE) -> epoch (u64 BE). Bumping it revokes
     /// every magic link made for the record before.
     LinkEpochs,
+    /// sha256 of the raw message (32 bytes) -> the raw message, as received.
+    RawMail,
+    /// intake key (utf-8: `mid:<normalised Message-ID>` or `sha:<hex sha256>`) ->
+    /// IntakeRecord. What became of each received message; makes intake idempotent.
+    MailIntake,
+    /// quarantine_id (u64 BE) -> QuarantinedMail. Mail that could not be interpreted.
+    Quarantine,
+    /// lower-case sender email (utf-8) ++ 0x00 ++ unix hour (u64 BE) -> count (u64 BE).
+    /// The mail loop guard's counters.
+    SenderHourly,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 24] = [
+    pub const ALL: [Tree; 28] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -85,6 +95,10 @@ impl Tree {
         Tree::OutboxDue,
         Tree::NoticesPerHour,
         Tree::LinkEpochs,
+        Tree::RawMail,
+        Tree::MailIntake,
+        Tree::Quarantine,
+        Tree::SenderHourly,
     ];
 
     /// The on-disk name of the tree.
@@ -114,6 +128,10 @@ impl Tree {
             Tree::OutboxDue => "outbox_due",
             Tree::NoticesPerHour => "notices_per_hour",
             Tree::LinkEpochs => "link_epochs",
+            Tree::RawMail => "raw_mail",
+            Tree::MailIntake => "mail_intake",
+            Tree::Quarantine => "quarantine",
+            Tree::SenderHourly => "sender_hourly",
         }
     }
 
@@ -134,7 +152,9 @@ impl Tree {
             | Tree::ApiKeys
             | Tree::Bounces
             | Tree::Idempotency
-            | Tree::Outbox => ValueEncoding::Json,
+            | Tree::Outbox
+            | Tree::MailIntake
+            | Tree::Quarantine => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -147,7 +167,9 @@ impl Tree {
             | Tree::OutboxDue
             | Tree::NoticesPerHour
             | Tree::LinkEpochs
-            | Tree::Blobs => ValueEncoding::Bytes,
+            | Tree::Blobs
+            | Tree::RawMail
+            | Tree::SenderHourly => ValueEncoding::Bytes,
         }
     }
 }

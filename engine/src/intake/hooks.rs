@@ -1,0 +1,69 @@
+//! Where notifications attach to the mail intake. Each hook runs inside the
+//! intake's transaction, so a notice queued here commits with the change it
+//! announces (DESIGN.md invariant 2). Auto-replies, bounces, list mail and loops
+//! never reach a hook, so they never trigger mail.
+//!
+//! The history excerpt of these notices is empty: sled cannot be scanned inside a
+//! transaction, and the notice carries the new message itself.
+
+use crate::error::EngineError;
+use crate::model::NoticeKind;
+use crate::model::{EntryBody, HistoryEntry, Ticket};
+use crate::notify::HistoryExcerpt;
+use crate::tx::Tx;
+use crate::Engine;
+
+fn text_of(entry: &HistoryEntry) -> &str {
+    match &entry.body {
+        EntryBody::Message { text, .. } => text,
+        _ => "",
+    }
+}
+
+/// A mail opened `ticket` with its first message `entry`: the requester's
+/// confirmation, with the view link and the reply address.
+pub(crate) fn ticket_opened(
+    engine: &Engine,
+    tx: &mut Tx<'_>,
+    ticket: &Ticket,
+    entry: &HistoryEntry,
+) -> Result<(), EngineError> {
+    let author = match &entry.author {
+        crate::model::Author::Contact { name, .. } | crate::model::Author::Staff { name, .. } => {
+            name.clone()
+        }
+        crate::model::Author::System => String::new(),
+    };
+    engine.notify_requester(
+        tx,
+        NoticeKind::TicketCreated,
+        ticket,
+        &HistoryExcerpt::default(),
+        serde_json::json!({"message": {"author": author, "text": text_of(entry)}}),
+    )?;
+    Ok(())
+}
+
+/// A participant's mail was appended to `ticket` as `entry`: the assignee hears of it.
+pub(crate) fn customer_replied(
+    engine: &Engine,
+    tx: &mut Tx<'_>,
+    ticket: &Ticket,
+    entry: &HistoryEntry,
+) -> Result<(), EngineError> {
+    engine.notify_customer_replied(tx, ticket, &HistoryExcerpt::default(), text_of(entry))?;
+    Ok(())
+}
+
+/// A mail reopened the done `ticket` (now `backlog`); `entry` is its message. The
+/// requester is told, and the assignee hears of the reply.
+pub(crate) fn reopened(
+    engine: &Engine,
+    tx: &mut Tx<'_>,
+    ticket: &Ticket,
+    entry: &HistoryEntry,
+) -> Result<(), EngineError> {
+    engine.notify_reopened(tx, ticket, &HistoryExcerpt::default())?;
+    engine.notify_customer_replied(tx, ticket, &HistoryExcerpt::default(), text_of(entry))?;
+    Ok(())
+}

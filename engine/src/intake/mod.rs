@@ -1,0 +1,727 @@
+//! The one door for inbound mail: the SMTP listener, `kontor mailgate` and
+//! `POST /api/v1/inbound/email` all call [`Engine::ingest`].
+//!
+//! A message is stored raw first (content-addressed in `RawMail`), then
+//! interpreted, in **one transaction** answered only once durable: a new ticket, a
+//! reply appended to a ticket, a reopen, a duplicate, an auto-reply, a bounce, list
+//! mail, a loop, or a rejection into quarantine. The outcome is kept under the
+//! message's Message-ID (or its content hash where it has none), so delivering the
+//! same message again, by any door, changes nothing and answers `duplicate`.
+//!
+//! - [`parse`]: raw bytes to the facts decided on (pure, fuzzed).
+//! - [`text`]: choosing the body, reply extraction, HTML, classification.
+//! - [`hooks`]: where notifications attach.
+
+pub mod hooks;
+pub mod parse;
+pub mod text;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::EngineError;
+use crate::ids::{ContactId, QuarantineId, TicketId};
+use crate::model::{
+    Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket, TicketStatus, Visibility,
+};
+use crate::ops::tickets::{
+    change_status, load_ticket, remember_message_id, requester_author, requester_of, save_ticket,
+    TicketDraft,
+};
+use crate::ops::{paginate, Page, PageRequest};
+use crate::store::codec::decode;
+use crate::store::trees::key_of;
+use crate::store::Tree;
+use crate::tx::Tx;
+use crate::validate::EmailAddress;
+use crate::Engine;
+
+use parse::{parse_mail, ParsedMail, Unreadable};
+use text::MailKind;
+
+/// A message as one of the doors received it.
+#[derive(Debug, Clone)]
+pub struct InboundMail {
+    pub raw: Vec<u8>,
+    /// The SMTP reverse path (`Some("")` for `MAIL FROM:<>`); `None` over HTTP.
+    pub envelope_from: Option<String>,
+    /// The SMTP forward paths; empty over HTTP (the headers name the recipients).
+    pub envelope_to: Vec<String>,
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeOutcome {
+    Created,
+    Appended,
+    Reopened,
+    Duplicate,
+    AutoReply,
+    Bounce,
+    /// Mailing-list or bulk mail: kept, never ticketed.
+    List,
+    Loop,
+    Rejected,
+}
+
+impl IntakeOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntakeOutcome::Created => "created",
+            IntakeOutcome::Appended => "appended",
+            IntakeOutcome::Reopened => "reopened",
+            IntakeOutcome::Duplicate => "duplicate",
+            IntakeOutcome::AutoReply => "auto_reply",
+            IntakeOutcome::Bounce => "bounce",
+            IntakeOutcome::List => "list",
+            IntakeOutcome::Loop => "loop",
+            IntakeOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// The answer of every door: the outcome and the ticket it concerns, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntakeResult {
+    pub outcome: IntakeOutcome,
+    pub ticket_id: Option<TicketId>,
+    pub number: Option<u64>,
+    /// Set when the message waits in quarantine.
+    #[serde(default)]
+    pub quarantine_id: Option<QuarantineId>,
+}
+
+/// Stored per intake key: the first answer, plus where the raw message is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntakeRecord {
+    pub result: IntakeResult,
+    pub sha256: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A message that could not be interpreted; its raw bytes stay in `RawMail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedMail {
+    pub id: QuarantineId,
+    pub received_at: DateTime<Utc>,
+    pub reason: String,
+    pub sha256: String,
+    pub size: u64,
+    /// The sender and subject as far as they could be read, for the list.
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub envelope_from: Option<String>,
+    pub envelope_to: Vec<String>,
+    pub intake_key: String,
+}
+
+/// Which rule threaded a reply into a ticket (the history entry's `threaded_by`).
+const BY_TOKEN: &str = "token";
+const BY_REFERENCES: &str = "references";
+const BY_MARKER: &str = "marker";
+const BY_SUBJECT_TAG: &str = "subject_tag";
+
+impl Engine {
+    /// True when mail for `address` is ours: `<mailbox>@<domain>`,
+    /// `<mailbox>+anything@<domain>` or postmaster. In memory only: the SMTP
+    /// listener asks this on its session task for every RCPT.
+    pub fn accepts_recipient(&self, address: &str) -> bool {
+        let address = address.trim().trim_matches(['<', '>']);
+        if address.eq_ignore_ascii_case("postmaster") {
+            return true;
+        }
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        if !domain.eq_ignore_ascii_case(&self.config().domain) {
+            return false;
+        }
+        let mailbox = &self.config().mailbox;
+        let base = local.split_once('+').map_or(local, |(base, _)| base);
+        base.eq_ignore_ascii_case(mailbox) || local.eq_ignore_ascii_case("postmaster")
+    }
+
+    /// Stores `mail` raw and interprets it, in one transaction answered once it is
+    /// durable. Every message that reaches here is kept: a store failure is the only
+    /// error (and then nothing was stored).
+    pub fn ingest(&self, mail: InboundMail) -> Result<IntakeResult, EngineError> {
+        let sha = Sha256::digest(&mail.raw);
+        let sha_hex = hex::encode(sha);
+        let parsed = if mail.raw.len() > self.config().max_body_bytes {
+            Err(Unreadable::TooLarge)
+        } else {
+            parse_mail(&mail.raw, mail.envelope_from.as_deref())
+        };
+        let message_id = match &parsed {
+            Ok(mail) => mail.message_id.clone(),
+            Err(_) => lenient_message_id(&mail.raw),
+        };
+        let key = match message_id {
+            Some(id) => format!("mid:{id}"),
+            None => format!("sha:{sha_hex}"),
+        };
+        self.write(|tx| {
+            if let Some(record) = tx.get::<IntakeRecord>(Tree::MailIntake, key.as_bytes())? {
+                return Ok(IntakeResult {
+                    outcome: IntakeOutcome::Duplicate,
+                    quarantine_id: None,
+                    ..record.result
+                });
+            }
+            if tx.get_raw(Tree::RawMail, &sha)?.is_none() {
+                tx.put_raw(Tree::RawMail, &sha, &mail.raw)?;
+            }
+            let context = Received {
+                mail: &mail,
+                sha256: &sha_hex,
+                key: &key,
+                quarantine_id: None,
+            };
+            let result = self.interpret(tx, &parsed, &context)?;
+            let record = IntakeRecord {
+                result: result.clone(),
+                sha256: sha_hex.clone(),
+                at: tx.now,
+            };
+            tx.put(Tree::MailIntake, key.as_bytes(), &record)?;
+            Ok(result)
+        })
+    }
+
+    /// The quarantine, newest first.
+    pub fn quarantine(&self, request: PageRequest) -> Result<Page<QuarantinedMail>, EngineError> {
+        let entries = self
+            .store
+            .scan_prefix(Tree::Quarantine, &[], true)
+            .map(|item| item.map_err(EngineError::from));
+        paginate(entries, request, |(_, value)| {
+            decode(Tree::Quarantine, &value)
+                .map(Some)
+                .map_err(EngineError::from)
+        })
+    }
+
+    /// The raw bytes of a received message, by its SHA-256 (hex).
+    pub fn raw_mail(&self, sha256: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        let Ok(key) = hex::decode(sha256) else {
+            return Ok(None);
+        };
+        Ok(self.store.get(Tree::RawMail, &key)?)
+    }
+
+    /// Interprets a quarantined message again (after an upgrade or a config
+    /// change). It leaves the quarantine unless it is rejected once more.
+    pub fn reprocess_quarantined(&self, id: QuarantineId) -> Result<IntakeResult, EngineError> {
+        let entry: QuarantinedMail = self
+            .read(Tree::Quarantine, &id.key())?
+            .ok_or_else(|| EngineError::not_found("quarantined mail", id))?;
+        let raw = self
+            .raw_mail(&entry.sha256)?
+            .ok_or_else(|| EngineError::not_found("raw mail", &entry.sha256))?;
+        let mail = InboundMail {
+            raw,
+            envelope_from: entry.envelope_from.clone(),
+            envelope_to: entry.envelope_to.clone(),
+        };
+        let parsed = if mail.raw.len() > self.config().max_body_bytes {
+            Err(Unreadable::TooLarge)
+        } else {
+            parse_mail(&mail.raw, mail.envelope_from.as_deref())
+        };
+        self.write(|tx| {
+            if tx.get_raw(Tree::Quarantine, &id.key())?.is_none() {
+                return Err(EngineError::not_found("quarantined mail", id));
+            }
+            tx.remove(Tree::Quarantine, &id.key())?;
+            let context = Received {
+                mail: &mail,
+                sha256: &entry.sha256,
+                key: &entry.intake_key,
+                quarantine_id: Some(id),
+            };
+            let result = self.interpret(tx, &parsed, &context)?;
+            let record = IntakeRecord {
+                result: result.clone(),
+                sha256: entry.sha256.clone(),
+                at: tx.now,
+            };
+            tx.put(Tree::MailIntake, entry.intake_key.as_bytes(), &record)?;
+            Ok(result)
+        })
+    }
+
+    /// Decides what a message is and applies it, inside the intake transaction.
+    fn interpret(
+        &self,
+        tx: &mut Tx<'_>,
+        parsed: &Result<ParsedMail, Unreadable>,
+        received: &Received<'_>,
+    ) -> Result<IntakeResult, EngineError> {
+        let mail = match parsed {
+            Ok(mail) => mail,
+            Err(why) => return quarantine(tx, received, why.reason(), None),
+        };
+        match &mail.kind {
+            MailKind::Bounce(info) => return self.record_bounce(tx, mail, info),
+            MailKind::AutoReply => return Ok(no_ticket(IntakeOutcome::AutoReply)),
+            MailKind::List => return Ok(no_ticket(IntakeOutcome::List)),
+            MailKind::Normal => {}
+        }
+        if self.is_our_address(&mail.from) || self.over_sender_rate(tx, &mail.from)? {
+            return Ok(no_ticket(IntakeOutcome::Loop));
+        }
+        if let Some((ticket, rule)) = self.find_thread(tx, mail, &received.mail.envelope_to)? {
+            if is_participant(tx, &ticket, &mail.from)? {
+                return self.append_reply(tx, mail, ticket, rule);
+            }
+        }
+        let (ticket, _) = self.open_ticket(tx, mail, None)?;
+        Ok(with_ticket(IntakeOutcome::Created, &ticket))
+    }
+
+    fn is_our_address(&self, address: &EmailAddress) -> bool {
+        self.accepts_recipient(address.as_str())
+            && !address.as_str().starts_with("postmaster@")
+            && address.domain() == self.config().domain.to_ascii_lowercase()
+    }
+
+    /// Counts the sender's mail this hour; true once it exceeds the loop guard.
+    fn over_sender_rate(&self, tx: &mut Tx<'_>, from: &EmailAddress) -> Result<bool, EngineError> {
+        let hour = (tx.now.timestamp().max(0) as u64) / 3600;
+        let key = key_of(&[from.as_str().as_bytes(), &[0], &hour.to_be_bytes()]);
+        let count = tx
+            .get_raw(Tree::SenderHourly, &key)?
+            .and_then(|bytes| crate::store::trees::trailing_u64(&bytes))
+            .unwrap_or(0)
+            + 1;
+        tx.put_raw(Tree::SenderHourly, &key, &count.to_be_bytes())?;
+        Ok(count > u64::from(self.config().max_per_sender_per_hour))
+    }
+
+    /// The ticket a message replies to and the rule that found it, trying the
+    /// plus-token, then In-Reply-To/References, then the body marker, then the
+    /// subject tag.
+    fn find_thread(
+        &self,
+        tx: &mut Tx<'_>,
+        mail: &ParsedMail,
+        envelope_to: &[String],
+    ) -> Result<Option<(Ticket, &'static str)>, EngineError> {
+        let mut addresses: Vec<String> = envelope_to.iter().map(|a| a.to_lowercase()).collect();
+        addresses.extend(mail.recipients.iter().map(|a| a.as_str().to_string()));
+        let prefix = format!("{}+", self.config().mailbox.to_lowercase());
+        for address in &addresses {
+            let Some((local, domain)) = address.rsplit_once('@') else {
+                continue;
+            };
+            if !domain.eq_ignore_ascii_case(&self.config().domain) {
+                continue;
+            }
+            if let Some(token) = local.strip_prefix(&prefix) {
+                if let Some(ticket) = self.ticket_of_token(tx, token)? {
+                    return Ok(Some((ticket, BY_TOKEN)));
+                }
+            }
+        }
+        for id in &mail.thread_ids {
+            if let Some(bytes) = tx.get_raw(Tree::MessageIds, id.as_bytes())? {
+                if let Some(ticket_id) = TicketId::from_key(&bytes) {
+                    if let Some(ticket) = tx.get(Tree::Tickets, &ticket_id.key())? {
+                        return Ok(Some((ticket, BY_REFERENCES)));
+                    }
+                }
+            }
+        }
+        for token in crate::links::find_markers(&mail.full_text) {
+            if let Some(ticket) = self.ticket_of_token(tx, token)? {
+                return Ok(Some((ticket, BY_MARKER)));
+            }
+        }
+        if let Some(number) = subject_tag_number(&mail.subject) {
+            if let Some(ticket) = ticket_by_number(tx, number)? {
+                return Ok(Some((ticket, BY_SUBJECT_TAG)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The ticket a reply token names, if one of our keys made the token.
+    fn ticket_of_token(&self, tx: &mut Tx<'_>, token: &str) -> Result<Option<Ticket>, EngineError> {
+        let Some(number) = token
+            .split_once('-')
+            .and_then(|(number, _)| number.parse::<u64>().ok())
+        else {
+            return Ok(None);
+        };
+        let Some(ticket) = ticket_by_number(tx, number)? else {
+            return Ok(None);
+        };
+        let verified = self
+            .keys()
+            .verify_reply_token(token, |n| (n == number).then_some(ticket.id));
+        Ok(verified.map(|_| ticket))
+    }
+
+    /// A participant's reply: appended, and the status follows (waiting → in
+    /// progress, done → backlog within `reopen_days`, else a new linked ticket).
+    fn append_reply(
+        &self,
+        tx: &mut Tx<'_>,
+        mail: &ParsedMail,
+        ticket: Ticket,
+        rule: &'static str,
+    ) -> Result<IntakeResult, EngineError> {
+        let author = author_of(tx, mail)?;
+        let from_staff = matches!(author, Author::Staff { .. });
+        let mut outcome = IntakeOutcome::Appended;
+        if from_staff {
+            // Staff answering from their mail client: appended, no status change.
+        } else if ticket.status == TicketStatus::Done {
+            let done_at = ticket.done_at.unwrap_or(ticket.updated_at);
+            let window = Duration::days(i64::from(self.config().reopen_days));
+            if tx.now >= done_at + window {
+                let (new_ticket, _) = self.open_ticket(tx, mail, Some(&ticket))?;
+                return Ok(with_ticket(IntakeOutcome::Created, &new_ticket));
+            }
+            change_status(tx, ticket.id, TicketStatus::Backlog, author.clone())?;
+            tx.append_history(
+                RecordRef::ticket(ticket.id),
+                author.clone(),
+                Visibility::Public,
+                EntryBody::Event(Event::Reopened),
+            )?;
+            outcome = IntakeOutcome::Reopened;
+        } else if ticket.status == TicketStatus::WaitingOnCustomer {
+            change_status(tx, ticket.id, TicketStatus::InProgress, author.clone())?;
+        }
+        let mut current = load_ticket(tx, ticket.id)?;
+        for address in &mail.copied {
+            if !self.is_our_address(address)
+                && Some(address) != current.requester.email.as_ref()
+                && !current.participants.contains(address)
+            {
+                current.participants.push(address.clone());
+            }
+        }
+        current.updated_at = tx.now;
+        save_ticket(tx, &current)?;
+        let attachments = crate::ops::attachments::store_all(tx, &mail.attachments)?;
+        let entry = tx.append_history(
+            RecordRef::ticket(ticket.id),
+            author,
+            Visibility::Public,
+            EntryBody::Message {
+                text: mail.new_text.clone(),
+                attachments,
+                threaded_by: Some(rule.to_string()),
+            },
+        )?;
+        if let Some(id) = &mail.message_id {
+            remember_message_id(tx, id, ticket.id)?;
+        }
+        if outcome == IntakeOutcome::Reopened {
+            hooks::reopened(self, tx, &current, &entry)?;
+        } else if !from_staff {
+            hooks::customer_replied(self, tx, &current, &entry)?;
+        }
+        Ok(with_ticket(outcome, &current))
+    }
+
+    /// Opens a ticket for the sender; `continues` is a done ticket this one
+    /// follows up (both get a `linked` event).
+    fn open_ticket(
+        &self,
+        tx: &mut Tx<'_>,
+        mail: &ParsedMail,
+        continues: Option<&Ticket>,
+    ) -> Result<(Ticket, crate::model::HistoryEntry), EngineError> {
+        let contact = contact_by_email(tx, &mail.from)?;
+        let requester = requester_of(
+            contact.as_ref(),
+            mail.from_name.clone(),
+            Some(mail.from.clone()),
+        );
+        let participants = mail
+            .copied
+            .iter()
+            .filter(|a| !self.is_our_address(a) && **a != mail.from)
+            .cloned()
+            .collect();
+        let subject = if mail.subject.is_empty() {
+            match self.config().default_locale {
+                crate::model::Locale::De => "(kein Betreff)".to_string(),
+                crate::model::Locale::En => "(no subject)".to_string(),
+            }
+        } else {
+            mail.subject.clone()
+        };
+        let draft = TicketDraft {
+            subject,
+            body: mail.new_text.clone(),
+            channel: Channel::Email,
+            company_id: contact.as_ref().map(|c| c.company_id),
+            author: requester_author(&requester),
+            requester,
+            assignee_id: None,
+            attachments: mail.attachments.clone(),
+            participants,
+            linked_ticket_id: continues.map(|t| t.id),
+            origin: None,
+        };
+        // The confirmation is the ticket_opened hook's: one place says what mail sends.
+        let (ticket, entry) = self.insert_ticket(tx, &draft, false)?;
+        if let Some(old) = continues {
+            let mut old = load_ticket(tx, old.id)?;
+            old.linked_ticket_id = Some(ticket.id);
+            save_ticket(tx, &old)?;
+            for (on, other) in [(&ticket, &old), (&old, &ticket)] {
+                tx.append_history(
+                    RecordRef::ticket(on.id),
+                    Author::System,
+                    Visibility::Public,
+                    EntryBody::Event(Event::Linked {
+                        ticket_id: other.id,
+                        number: other.number,
+                    }),
+                )?;
+            }
+        }
+        if let Some(id) = &mail.message_id {
+            remember_message_id(tx, id, ticket.id)?;
+        }
+        hooks::ticket_opened(self, tx, &ticket, &entry)?;
+        Ok((ticket, entry))
+    }
+
+    /// A delivery report: each failed recipient is marked bouncing and the ticket
+    /// the returned message belonged to gets a `bounced` event.
+    fn record_bounce(
+        &self,
+        tx: &mut Tx<'_>,
+        mail: &ParsedMail,
+        info: &text::BounceInfo,
+    ) -> Result<IntakeResult, EngineError> {
+        let mut ticket_id = None;
+        let returned = info
+            .original_message_id
+            .iter()
+            .map(|id| crate::ops::tickets::normalize_message_id(id))
+            .chain(mail.thread_ids.iter().cloned());
+        for id in returned {
+            if let Some(bytes) = tx.get_raw(Tree::MessageIds, id.as_bytes())? {
+                ticket_id = TicketId::from_key(&bytes);
+                if ticket_id.is_some() {
+                    break;
+                }
+            }
+        }
+        if ticket_id.is_none() {
+            for token in crate::links::find_markers(&mail.full_text) {
+                if let Some(ticket) = self.ticket_of_token(tx, token)? {
+                    ticket_id = Some(ticket.id);
+                    break;
+                }
+            }
+        }
+        let ticket = match ticket_id {
+            Some(id) => tx.get::<Ticket>(Tree::Tickets, &id.key())?,
+            None => None,
+        };
+        for failed in &info.failed_recipients {
+            let Ok(address) = EmailAddress::parse(failed) else {
+                continue;
+            };
+            crate::ops::bounces::mark_bouncing(tx, &address, "delivery failed (DSN)")?;
+            if let Some(ticket) = &ticket {
+                tx.append_history(
+                    RecordRef::ticket(ticket.id),
+                    Author::System,
+                    Visibility::Internal,
+                    EntryBody::Event(Event::Bounced { address }),
+                )?;
+            }
+        }
+        Ok(match &ticket {
+            Some(ticket) => with_ticket(IntakeOutcome::Bounce, ticket),
+            None => no_ticket(IntakeOutcome::Bounce),
+        })
+    }
+}
+
+/// What the transaction needs about the message beyond its parse.
+struct Received<'a> {
+    mail: &'a InboundMail,
+    sha256: &'a str,
+    key: &'a str,
+    /// Set when reprocessing: a second rejection keeps the same entry.
+    quarantine_id: Option<QuarantineId>,
+}
+
+fn quarantine(
+    tx: &mut Tx<'_>,
+    received: &Received<'_>,
+    reason: &str,
+    parsed: Option<&ParsedMail>,
+) -> Result<IntakeResult, EngineError> {
+    let id = match received.quarantine_id {
+        Some(id) => id,
+        None => QuarantineId(tx.next_id()?),
+    };
+    let (from, subject) = match parsed {
+        Some(mail) => (Some(mail.from.to_string()), Some(mail.subject.clone())),
+        None => headers_for_listing(&received.mail.raw),
+    };
+    let entry = QuarantinedMail {
+        id,
+        received_at: tx.now,
+        reason: reason.to_string(),
+        sha256: received.sha256.to_string(),
+        size: received.mail.raw.len() as u64,
+        from,
+        subject,
+        envelope_from: received.mail.envelope_from.clone(),
+        envelope_to: received.mail.envelope_to.clone(),
+        intake_key: received.key.to_string(),
+    };
+    tx.put(Tree::Quarantine, &id.key(), &entry)?;
+    Ok(IntakeResult {
+        outcome: IntakeOutcome::Rejected,
+        ticket_id: None,
+        number: None,
+        quarantine_id: Some(id),
+    })
+}
+
+/// The Message-ID of a message mail-parser could not (or was not asked to) read,
+/// so that its redelivery is still recognised.
+fn lenient_message_id(raw: &[u8]) -> Option<String> {
+    let head = &raw[..raw.len().min(64 * 1024)];
+    String::from_utf8_lossy(head)
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("message-id"))
+        .map(|(_, value)| crate::ops::tickets::normalize_message_id(value))
+        .filter(|id| !id.is_empty())
+}
+
+/// From and Subject read leniently from an unparseable message, for the list.
+fn headers_for_listing(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let head = &raw[..raw.len().min(16 * 1024)];
+    let text = String::from_utf8_lossy(head);
+    let mut from = None;
+    let mut subject = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value: String = value.trim().chars().take(200).collect();
+            if name.eq_ignore_ascii_case("from") {
+                from = Some(value);
+            } else if name.eq_ignore_ascii_case("subject") {
+                subject = Some(value);
+            }
+        }
+    }
+    (from, subject)
+}
+
+fn no_ticket(outcome: IntakeOutcome) -> IntakeResult {
+    IntakeResult {
+        outcome,
+        ticket_id: None,
+        number: None,
+        quarantine_id: None,
+    }
+}
+
+fn with_ticket(outcome: IntakeOutcome, ticket: &Ticket) -> IntakeResult {
+    IntakeResult {
+        outcome,
+        ticket_id: Some(ticket.id),
+        number: Some(ticket.number),
+        quarantine_id: None,
+    }
+}
+
+/// `[#42]` anywhere in a subject.
+fn subject_tag_number(subject: &str) -> Option<u64> {
+    let mut rest = subject;
+    while let Some(start) = rest.find("[#") {
+        let after = &rest[start + 2..];
+        if let Some(end) = after.find(']') {
+            if let Ok(number) = after[..end].parse::<u64>() {
+                return Some(number);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Ticket ids are their numbers.
+fn ticket_by_number(tx: &mut Tx<'_>, number: u64) -> Result<Option<Ticket>, EngineError> {
+    tx.get(Tree::Tickets, &TicketId(number).key())
+}
+
+fn contact_by_email(tx: &mut Tx<'_>, email: &EmailAddress) -> Result<Option<Contact>, EngineError> {
+    let Some(id) = tx
+        .get_raw(Tree::ContactByEmail, email.as_str().as_bytes())?
+        .and_then(|bytes| ContactId::from_key(&bytes))
+    else {
+        return Ok(None);
+    };
+    tx.get(Tree::Contacts, &id.key())
+}
+
+/// The history author of a mail: the staff member or contact with that address,
+/// else the name and address the mail gives.
+fn author_of(tx: &mut Tx<'_>, mail: &ParsedMail) -> Result<Author, EngineError> {
+    let staff_id = tx
+        .get_raw(Tree::StaffByEmail, mail.from.as_str().as_bytes())?
+        .and_then(|bytes| crate::ids::StaffId::from_key(&bytes));
+    if let Some(staff_id) = staff_id {
+        if let Some(staff) = tx.get::<crate::model::Staff>(Tree::Staff, &staff_id.key())? {
+            return Ok(crate::ops::tickets::staff_author(&staff));
+        }
+    }
+    let contact = contact_by_email(tx, &mail.from)?;
+    let requester = requester_of(
+        contact.as_ref(),
+        mail.from_name.clone(),
+        Some(mail.from.clone()),
+    );
+    Ok(requester_author(&requester))
+}
+
+/// CONTRACT.md section 6: a reply is taken from the requester, an address on the
+/// ticket (CC'd), a contact of the ticket's company or of its reseller, or staff.
+fn is_participant(
+    tx: &mut Tx<'_>,
+    ticket: &Ticket,
+    from: &EmailAddress,
+) -> Result<bool, EngineError> {
+    if ticket.requester.email.as_ref() == Some(from) || ticket.participants.contains(from) {
+        return Ok(true);
+    }
+    if tx
+        .get_raw(Tree::StaffByEmail, from.as_str().as_bytes())?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    let (Some(contact), Some(company_id)) = (contact_by_email(tx, from)?, ticket.company_id) else {
+        return Ok(false);
+    };
+    if contact.company_id == company_id {
+        return Ok(true);
+    }
+    let company: Option<crate::model::Company> = tx.get(Tree::Companies, &company_id.key())?;
+    Ok(company.and_then(|c| c.reseller_id) == Some(contact.company_id))
+}
+
+#[cfg(test)]
+mod tests;
