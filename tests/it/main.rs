@@ -7,6 +7,7 @@ mod inbound;
 mod inbound_fixtures;
 mod inbound_robustness;
 mod invalid_input;
+mod mail_round_trip;
 mod outbound;
 mod parties;
 mod search;
