@@ -8,16 +8,7 @@ use crate::support::*;
 #[tokio::test]
 async fn export_then_import_into_an_empty_dir_then_export_is_identical() {
     let mut app = TestApp::spawn().await;
-    let company = app.create_company("Café Müller", "customer", None).await;
-    let contact = app
-        .create_contact(
-            company["id"].as_str().unwrap(),
-            "Maria Müller",
-            "maria@mueller.example",
-            "manager",
-        )
-        .await;
-    let staff = app.create_staff("Sam", "sam@vendor.example").await;
+    let (_company, contact, staff) = app.cafe_with_manager_and_staff().await;
     let ticket = app
         .create_ticket(&json!({"subject": "Kasse „Ü“ 🧾", "body": "Zeile 1\nZeile 2 — ß", "contact_id": contact["id"], "assignee_id": staff["id"]}))
         .await;

@@ -43,16 +43,7 @@ fn numbers(body: &Value) -> Vec<u64> {
 #[tokio::test]
 async fn german_and_english_are_stemmed_and_folded_and_the_syntax_works() {
     let app = TestApp::spawn().await;
-    let company = app.create_company("Café Müller", "customer", None).await;
-    let contact = app
-        .create_contact(
-            company["id"].as_str().unwrap(),
-            "Maria Müller",
-            "maria@mueller.example",
-            "manager",
-        )
-        .await;
-    let staff = app.create_staff("Sam", "sam@vendor.example").await;
+    let (_company, contact, staff) = app.cafe_with_manager_and_staff().await;
     let kasse = app
         .create_ticket(&json!({"subject": "Kasse startet nicht", "body": "Viele Grüße aus der Hauptstraße", "contact_id": contact["id"]}))
         .await;

@@ -207,21 +207,19 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(&self.key)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent");
-        read(response).await
+        self.send_json(self.client.post(self.url(path)), body).await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .put(self.url(path))
+        self.send_json(self.client.put(self.url(path)), body).await
+    }
+
+    async fn send_json(
+        &self,
+        request: reqwest::RequestBuilder,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let response = request
             .bearer_auth(&self.key)
             .json(body)
             .send()
@@ -290,6 +288,21 @@ impl TestApp {
             StatusCode::CREATED,
             self.post("/api/v1/contacts", &body).await,
         )
+    }
+
+    /// The usual cast: "Café Müller" with its manager Maria Müller, and a staff member.
+    pub async fn cafe_with_manager_and_staff(&self) -> (Value, Value, Value) {
+        let company = self.create_company("Café Müller", "customer", None).await;
+        let contact = self
+            .create_contact(
+                company["id"].as_str().unwrap(),
+                "Maria Müller",
+                "maria@mueller.example",
+                "manager",
+            )
+            .await;
+        let staff = self.create_staff("Sam Support", "sam@vendor.example").await;
+        (company, contact, staff)
     }
 
     pub async fn create_staff(&self, name: &str, email: &str) -> Value {

@@ -9,16 +9,7 @@ use crate::support::*;
 #[tokio::test]
 async fn a_ticket_moves_through_every_status_and_its_history_shows_all_of_it() {
     let app = TestApp::spawn().await;
-    let company = app.create_company("Café Müller", "customer", None).await;
-    let contact = app
-        .create_contact(
-            company["id"].as_str().unwrap(),
-            "Maria Müller",
-            "maria@mueller.example",
-            "manager",
-        )
-        .await;
-    let staff = app.create_staff("Sam Support", "sam@vendor.example").await;
+    let (company, contact, staff) = app.cafe_with_manager_and_staff().await;
     let staff_id = staff["id"].as_str().unwrap();
 
     let ticket = app
@@ -148,16 +139,7 @@ async fn a_ticket_moves_through_every_status_and_its_history_shows_all_of_it() {
 #[tokio::test]
 async fn ticket_lists_filter_page_and_put_the_newest_first() {
     let app = TestApp::spawn().await;
-    let company = app.create_company("Café Müller", "customer", None).await;
-    let contact = app
-        .create_contact(
-            company["id"].as_str().unwrap(),
-            "Maria Müller",
-            "maria@mueller.example",
-            "manager",
-        )
-        .await;
-    let staff = app.create_staff("Sam", "sam@vendor.example").await;
+    let (company, contact, staff) = app.cafe_with_manager_and_staff().await;
     for n in 0..5 {
         app.create_ticket(
             &json!({"subject": format!("Kontakt {n}"), "body": "x", "contact_id": contact["id"]}),
