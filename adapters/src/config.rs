@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 /// Where the config comes from when `--config` is not given.
 pub const CONFIG_ENV: &str = "KONTOR_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "config/kontor.toml";
+/// Relative to the working dir; when missing, `serve` uses the templates it ships.
+pub const DEFAULT_TEMPLATES_DIR: &str = "templates";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -130,7 +132,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             public_url: "http://127.0.0.1:8080".into(),
             default_locale: "de".into(),
-            templates_dir: PathBuf::from("templates"),
+            templates_dir: PathBuf::from(DEFAULT_TEMPLATES_DIR),
             http: HttpConfig::default(),
             inbound: InboundConfig::default(),
             outbound: OutboundConfig::default(),

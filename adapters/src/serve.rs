@@ -41,11 +41,39 @@ pub fn open_engine(config: &Config) -> anyhow::Result<Engine> {
         .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
+/// The templates this build ships, for installs that have no `templates/` beside them.
+static SHIPPED_TEMPLATES: include_dir::Dir<'_> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../templates");
+
+/// The templates to load: `templates_dir` when it exists; when it is the default and
+/// missing (a packaged binary started outside the source tree), the shipped set,
+/// written once to `<data_dir>/templates-shipped` so operators can read them.
+fn templates_dir(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    let configured = &config.templates_dir;
+    if configured.exists()
+        || configured != std::path::Path::new(crate::config::DEFAULT_TEMPLATES_DIR)
+    {
+        return Ok(configured.clone());
+    }
+    let shipped = config.data_dir.join("templates-shipped");
+    std::fs::create_dir_all(&shipped)
+        .and_then(|()| SHIPPED_TEMPLATES.extract(&shipped))
+        .with_context(|| {
+            format!(
+                "cannot write the shipped templates to {}",
+                shipped.display()
+            )
+        })?;
+    tracing::info!(dir = %shipped.display(), "no templates/ here: using the templates this build ships");
+    Ok(shipped)
+}
+
 /// Runs the server until a shutdown signal, then flushes the store.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     // Templates first: a broken one stops the start with its file's name.
-    let email_templates = EmailTemplates::load(&config.templates_dir)?;
-    let pages = Arc::new(crate::http::pages::Pages::load(&config.templates_dir)?);
+    let templates = templates_dir(&config)?;
+    let email_templates = EmailTemplates::load(&templates)?;
+    let pages = Arc::new(crate::http::pages::Pages::load(&templates)?);
     let sender_settings = crate::outbound::SenderSettings::from_config(&config)?;
     let mut engine = open_engine(&config)?;
     engine.enable_notifications(email_templates);

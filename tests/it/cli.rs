@@ -217,3 +217,40 @@ async fn the_demo_seeds_an_empty_data_dir_and_prints_how_to_reach_it() {
     let (_, tickets) = app.get("/api/v1/tickets").await;
     assert_eq!(tickets["total"], 4);
 }
+
+#[tokio::test]
+async fn serve_started_outside_the_source_tree_uses_the_templates_it_ships() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kontor.toml"),
+        "[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"\"\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(kontor_binary())
+        .args(["serve", "--config", "kontor.toml"])
+        .current_dir(dir.path())
+        .env("KONTOR_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .next();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|line| line.starts_with("kontor: http listening on")),
+        "the server did not start: {first:?} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir
+        .path()
+        .join("data/templates-shipped/email/ticket_created.de.txt.hbs")
+        .exists());
+}
