@@ -1,6 +1,7 @@
 //! The write path: one engine change is one store transaction that writes the record,
 //! its history entry and its changelog entry together (DESIGN.md invariant 2), and the
-//! caller is answered only once a group-committed flush has made it durable.
+//! caller is answered only once a batched commit has made it durable
+//! (`store::batch`).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -131,7 +132,8 @@ impl Tx<'_> {
 
 impl Engine {
     /// Runs `work` as one transaction and returns its result once it is durable.
-    /// `work` may run more than once (on a conflict), so it must only touch the `Tx`.
+    /// `work` may run more than once (on a conflict), so it must only touch the `Tx`,
+    /// and it runs while other writers wait, so it must not block on anything else.
     pub(crate) fn write<R>(
         &self,
         mut work: impl FnMut(&mut Tx<'_>) -> Result<R, EngineError>,
@@ -139,7 +141,7 @@ impl Engine {
         let now = self.clock.now();
         let mut output = None;
         let mut queued_notices = false;
-        self.store.transact(&mut |txn: &mut dyn Txn| {
+        self.store.transact_durable(&mut |txn: &mut dyn Txn| {
             let mut tx = Tx {
                 txn,
                 now,
@@ -150,7 +152,6 @@ impl Engine {
             queued_notices = tx.queued_notices;
             tx.write_changelog()
         })?;
-        self.store.durable()?;
         if queued_notices {
             self.outbox_signal.bump();
         }

@@ -1,11 +1,12 @@
 //! The store: typed trees over an ordered key-value backend, one transaction per
-//! change, and group commit for durability.
+//! change, and batched commit for durability.
 //!
 //! Engine operations talk to [`Store`] and [`Txn`] only; `sled_store` is the one
-//! backend today. A second backend implements the same two traits.
+//! backend today. A second backend implements [`Store`], and can reuse
+//! [`batch::Batcher`] as long as it can apply one batch of writes atomically.
 
+pub mod batch;
 pub mod codec;
-pub mod group_commit;
 pub mod sled_store;
 pub mod trees;
 
@@ -39,12 +40,14 @@ pub trait Txn {
     fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError>;
 }
 
-/// The work of one transaction; the backend may run it more than once on conflict,
+/// The work of one transaction. A backend may run it more than once (on a conflict),
 /// so it must not have effects outside the `Txn`.
 pub type TxnWork<'a> = dyn FnMut(&mut dyn Txn) -> Result<(), EngineError> + 'a;
 
 /// An ordered key-value store of named trees.
 pub trait Store: Send + Sync {
+    /// Reads committed state. A transaction that has not yet been made durable is not
+    /// visible here; its writer has not been answered either.
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Pairs whose key starts with `prefix`, in key order (or reversed).
@@ -62,11 +65,12 @@ pub trait Store: Send + Sync {
         after: &[u8],
     ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a>;
 
-    /// Runs `work` as one atomic transaction over all trees.
-    fn transact(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError>;
+    /// Runs `work` as one atomic transaction over all trees and returns once it is
+    /// on disk. Concurrent callers share one flush (group commit).
+    fn transact_durable(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError>;
 
-    /// Returns once everything committed before the call is on disk. Concurrent
-    /// callers share one flush (group commit).
+    /// Returns once everything committed before the call, including `insert_raw`,
+    /// is on disk.
     fn durable(&self) -> Result<(), StoreError>;
 
     /// Inserts without a transaction; only for `import` into an empty store.

@@ -1,16 +1,12 @@
 //! The sled backend of [`Store`].
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use sled::transaction::{
-    ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
-    UnabortableTransactionError,
-};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::group_commit::GroupCommit;
-use super::{Pair, Store, StoreError, Tree, Txn, TxnWork, SCHEMA_VERSION};
+use super::batch::{Batcher, WriteSet};
+use super::{Pair, Store, StoreError, Tree, TxnWork, SCHEMA_VERSION};
 use crate::error::EngineError;
 
 /// The store in `<data_dir>/store`, locked against a second process by
@@ -18,7 +14,7 @@ use crate::error::EngineError;
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,
-    group_commit: GroupCommit,
+    batcher: Batcher,
     _lock: File,
 }
 
@@ -47,7 +43,7 @@ impl SledStore {
         let store = SledStore {
             db,
             trees,
-            group_commit: GroupCommit::default(),
+            batcher: Batcher::default(),
             _lock: lock,
         };
         store.check_schema()?;
@@ -56,8 +52,37 @@ impl SledStore {
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
         // `trees` was filled from `Tree::ALL` in order.
-        let index = Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0);
-        &self.trees[index]
+        &self.trees[tree.index()]
+    }
+
+    /// Writes one batch as one sled transaction: all of it survives a crash or
+    /// none of it. Only the batcher's leader calls this, so sled sees no conflicts.
+    /// The transaction spans only the trees the batch writes to: sled prepares
+    /// every tree it is given, which costs for all 28.
+    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+        let touched: Vec<Tree> = batch.trees().collect();
+        let sled_trees: Vec<sled::Tree> = touched
+            .iter()
+            .map(|tree| self.tree(*tree).clone())
+            .collect();
+        let outcome = sled_trees.as_slice().transaction(|trees| {
+            for (position, tree) in touched.iter().enumerate() {
+                for (key, value) in batch.writes_to(*tree) {
+                    match value {
+                        Some(value) => trees[position].insert(key, value)?,
+                        None => trees[position].remove(key)?,
+                    };
+                }
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(())) => {
+                Err(StoreError::Backend("the batch transaction aborted".into()))
+            }
+            Err(TransactionError::Storage(error)) => Err(sled_error(error)),
+        }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -121,50 +146,6 @@ fn sled_error(error: sled::Error) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
-/// Adapts sled's transactional trees to [`Txn`]. A sled-level failure inside the work
-/// is parked here and handed back to sled after the work returns, so that sled can
-/// retry on conflict.
-struct SledTxn<'a> {
-    trees: &'a [TransactionalTree],
-    failure: Option<UnabortableTransactionError>,
-}
-
-impl SledTxn<'_> {
-    fn tree(&self, tree: Tree) -> &TransactionalTree {
-        let index = Tree::ALL.iter().position(|t| *t == tree).unwrap_or(0);
-        &self.trees[index]
-    }
-
-    fn park(&mut self, error: UnabortableTransactionError) -> EngineError {
-        let message = error.to_string();
-        self.failure = Some(error);
-        EngineError::Store(StoreError::Backend(message))
-    }
-}
-
-impl Txn for SledTxn<'_> {
-    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        match self.tree(tree).get(key) {
-            Ok(value) => Ok(value.map(|v| v.to_vec())),
-            Err(error) => Err(self.park(error)),
-        }
-    }
-
-    fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
-        match self.tree(tree).insert(key, value) {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self.park(error)),
-        }
-    }
-
-    fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError> {
-        match self.tree(tree).remove(key) {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self.park(error)),
-        }
-    }
-}
-
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.tree(tree)
@@ -204,37 +185,18 @@ impl Store for SledStore {
         }))
     }
 
-    fn transact(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {
-        let work = RefCell::new(work);
-        let domain_error: RefCell<Option<EngineError>> = RefCell::new(None);
-        let outcome = self.trees.as_slice().transaction(|trees| {
-            let mut txn = SledTxn {
-                trees,
-                failure: None,
-            };
-            let result = (work.borrow_mut())(&mut txn);
-            if let Some(failure) = txn.failure.take() {
-                return Err(ConflictableTransactionError::from(failure));
-            }
-            match result {
-                Ok(()) => Ok(()),
-                Err(error) => {
-                    *domain_error.borrow_mut() = Some(error);
-                    Err(ConflictableTransactionError::Abort(()))
-                }
-            }
-        });
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(())) => Err(domain_error
-                .into_inner()
-                .unwrap_or_else(|| EngineError::Store(StoreError::Backend("aborted".into())))),
-            Err(TransactionError::Storage(error)) => Err(EngineError::Store(sled_error(error))),
-        }
+    fn transact_durable(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {
+        self.batcher.transact_durable(
+            &|tree, key| self.get(tree, key),
+            work,
+            &|batch| self.apply(batch),
+            &|| self.flush(),
+        )
     }
 
     fn durable(&self) -> Result<(), StoreError> {
-        self.group_commit.wait(|| self.flush())
+        self.batcher
+            .flush(&|batch| self.apply(batch), &|| self.flush())
     }
 
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -101,6 +101,11 @@ impl Tree {
         Tree::SenderHourly,
     ];
 
+    /// The tree's position in [`Tree::ALL`], for tables indexed by tree.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The on-disk name of the tree.
     pub fn name(self) -> &'static str {
         match self {
@@ -195,4 +200,16 @@ pub fn trailing_u64(key: &[u8]) -> Option<u64> {
     let start = key.len().checked_sub(8)?;
     let array: [u8; 8] = key.get(start..)?.try_into().ok()?;
     Some(u64::from_be_bytes(array))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tree_sits_at_its_index_in_all() {
+        for (position, tree) in Tree::ALL.into_iter().enumerate() {
+            assert_eq!(tree.index(), position, "{}", tree.name());
+        }
+    }
 }

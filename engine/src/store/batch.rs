@@ -1,0 +1,455 @@
+//! Batched commit: many transactions share one backend transaction and one flush.
+//!
+//! Engine transactions run one at a time under the batcher's lock, each against an
+//! overlay: its own writes, then the writes of the batch still pending, then those
+//! of the batch being committed, then the backend. A transaction that succeeds merges
+//! its writes into the pending batch; one that fails leaves no trace. A writer then
+//! waits for its batch to be durable: if no commit is running it leads one, taking
+//! everything pending as one backend transaction followed by one flush, on behalf
+//! of every writer that arrived meanwhile.
+//!
+//! Why not the backend's own transactions: sled serialises every transaction under
+//! a global lock and costs a few microseconds for each key it writes. Under many
+//! writers that lock, not the disk, bounded ticket creation (6,500/s on two cores).
+//! Here the writers still run one at a time, but only against memory, and the
+//! backend sees one transaction per batch, in which keys written by many engine
+//! transactions (the sequence counters) are written once.
+//!
+//! Failure: if applying a batch fails, nothing of it is in the backend, so the
+//! pending batch, whose transactions may have read its values, fails with it. If
+//! only the flush fails, the batch is applied and the next flush may still make it
+//! durable; its writers are told of the failure and the next batch goes ahead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+use super::{StoreError, Tree, Txn, TxnWork};
+use crate::error::EngineError;
+
+/// The writes of one or more transactions: for each tree, key -> new value, or
+/// `None` for a removal. A later write of a key replaces an earlier one.
+#[derive(Debug)]
+pub struct WriteSet {
+    trees: Vec<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    len: usize,
+}
+
+impl Default for WriteSet {
+    fn default() -> Self {
+        WriteSet {
+            trees: (0..Tree::ALL.len()).map(|_| HashMap::new()).collect(),
+            len: 0,
+        }
+    }
+}
+
+impl WriteSet {
+    /// `Some(Some(value))` when written, `Some(None)` when removed, `None` when the
+    /// set does not touch the key.
+    fn lookup(&self, tree: Tree, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.trees[tree.index()]
+            .get(key)
+            .map(|value| value.as_deref())
+    }
+
+    fn write(&mut self, tree: Tree, key: &[u8], value: Option<&[u8]>) {
+        let map = &mut self.trees[tree.index()];
+        match map.get_mut(key) {
+            Some(slot) => *slot = value.map(<[u8]>::to_vec),
+            None => {
+                map.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+                self.len += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: WriteSet) {
+        for (index, map) in other.trees.into_iter().enumerate() {
+            let into = &mut self.trees[index];
+            for (key, value) in map {
+                if into.insert(key, value).is_none() {
+                    self.len += 1;
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Distinct keys written or removed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The trees this set writes to.
+    pub fn trees(&self) -> impl Iterator<Item = Tree> + '_ {
+        Tree::ALL
+            .into_iter()
+            .filter(|tree| !self.trees[tree.index()].is_empty())
+    }
+
+    /// The writes to one tree, in no particular order.
+    pub fn writes_to(&self, tree: Tree) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.trees[tree.index()]
+            .iter()
+            .map(|(key, value)| (key.as_slice(), value.as_deref()))
+    }
+}
+
+/// Reads the backend's committed state.
+pub type BackendRead<'a> = dyn Fn(Tree, &[u8]) -> Result<Option<Vec<u8>>, StoreError> + 'a;
+
+/// Where a batch's outcome is published to the writers waiting on it.
+type Outcome = Arc<OnceLock<Result<(), String>>>;
+
+#[derive(Debug, Default)]
+pub struct Batcher {
+    state: Mutex<State>,
+    batch_ended: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Writes of committed transactions not yet handed to the backend.
+    pending: WriteSet,
+    pending_outcome: Outcome,
+    /// The batch a leader is applying and flushing; readable until it ends.
+    committing: Option<Arc<WriteSet>>,
+}
+
+impl Batcher {
+    /// Runs `work` against the overlay and returns once its writes are durable.
+    /// `apply` writes one batch atomically to the backend; `flush` makes everything
+    /// applied durable.
+    pub fn transact_durable(
+        &self,
+        read: &BackendRead<'_>,
+        work: &mut TxnWork<'_>,
+        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
+        flush: &dyn Fn() -> Result<(), StoreError>,
+    ) -> Result<(), EngineError> {
+        let mut state = self.lock();
+        let own = {
+            let mut txn = OverlayTxn {
+                own: WriteSet::default(),
+                pending: &state.pending,
+                committing: state.committing.as_deref(),
+                read,
+            };
+            work(&mut txn)?;
+            txn.own
+        };
+        state.pending.merge(own);
+        let outcome = state.pending_outcome.clone();
+        self.wait(state, &outcome, apply, flush)
+            .map_err(EngineError::from)
+    }
+
+    /// Returns once everything committed before the call, and anything the backend
+    /// was given directly, is durable.
+    pub fn flush(
+        &self,
+        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
+        flush: &dyn Fn() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let state = self.lock();
+        let outcome = state.pending_outcome.clone();
+        self.wait(state, &outcome, apply, flush)
+    }
+
+    /// Waits for `outcome`, leading the commit of the pending batch whenever no
+    /// other writer is applying one.
+    fn wait<'s>(
+        &'s self,
+        mut state: MutexGuard<'s, State>,
+        outcome: &Outcome,
+        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
+        flush: &dyn Fn() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        loop {
+            if let Some(result) = outcome.get() {
+                return result.clone().map_err(StoreError::Backend);
+            }
+            if state.committing.is_some() {
+                state = self
+                    .batch_ended
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            state = self.lead(state, apply, flush);
+        }
+    }
+
+    /// Applies the pending batch, flushes, and publishes the batch's outcome.
+    ///
+    /// The next batch is applied only after this flush: letting it be applied
+    /// during the flush was measured slower (6,100 against 10,400 tickets/s with 8
+    /// writers), as every batch then got smaller and still waited for a flush.
+    fn lead<'s>(
+        &'s self,
+        mut state: MutexGuard<'s, State>,
+        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
+        flush: &dyn Fn() -> Result<(), StoreError>,
+    ) -> MutexGuard<'s, State> {
+        let batch = Arc::new(std::mem::take(&mut state.pending));
+        let outcome = std::mem::take(&mut state.pending_outcome);
+        state.committing = Some(batch.clone());
+        drop(state);
+
+        let applied = if batch.is_empty() {
+            Ok(())
+        } else {
+            contain_panic(|| apply(&batch))
+        };
+        let flushed = match &applied {
+            Ok(()) => contain_panic(flush),
+            Err(_) => Ok(()),
+        };
+
+        let mut state = self.lock();
+        state.committing = None;
+        match (applied, flushed) {
+            (Ok(()), flushed) => {
+                let _ = outcome.set(flushed.map_err(|error| error.to_string()));
+            }
+            (Err(error), _) => {
+                // The pending transactions may have read this batch's writes.
+                let reason = error.to_string();
+                let _ = outcome.set(Err(reason.clone()));
+                state.pending = WriteSet::default();
+                let orphaned = std::mem::take(&mut state.pending_outcome);
+                let _ = orphaned.set(Err(format!(
+                    "an earlier write this one depended on failed: {reason}"
+                )));
+            }
+        }
+        self.batch_ended.notify_all();
+        state
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Turns a panic in the backend into an error: the leader must always publish its
+/// batch's outcome, or every writer waits for ever.
+fn contain_panic(backend_call: impl FnOnce() -> Result<(), StoreError>) -> Result<(), StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(backend_call)).unwrap_or_else(|_| {
+        Err(StoreError::Backend(
+            "the storage backend panicked while committing".into(),
+        ))
+    })
+}
+
+/// One transaction's view: its own writes over the pending and committing batches
+/// over the backend.
+struct OverlayTxn<'a> {
+    own: WriteSet,
+    pending: &'a WriteSet,
+    committing: Option<&'a WriteSet>,
+    read: &'a BackendRead<'a>,
+}
+
+impl Txn for OverlayTxn<'_> {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        let layers = [Some(&self.own), Some(self.pending), self.committing];
+        for layer in layers.into_iter().flatten() {
+            if let Some(value) = layer.lookup(tree, key) {
+                return Ok(value.map(<[u8]>::to_vec));
+            }
+        }
+        (self.read)(tree, key).map_err(EngineError::from)
+    }
+
+    fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
+        self.own.write(tree, key, Some(value));
+        Ok(())
+    }
+
+    fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError> {
+        self.own.write(tree, key, None);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    type Records = BTreeMap<(usize, Vec<u8>), Vec<u8>>;
+
+    /// A backend in memory that counts its applies and flushes.
+    #[derive(Default)]
+    struct MemoryBackend {
+        data: Mutex<Records>,
+        applies: AtomicU64,
+        flushes: AtomicU64,
+        fail_applies: std::sync::atomic::AtomicBool,
+    }
+
+    impl MemoryBackend {
+        fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self
+                .data
+                .lock()
+                .unwrap()
+                .get(&(tree.index(), key.to_vec()))
+                .cloned())
+        }
+
+        fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+            if self.fail_applies.load(Ordering::SeqCst) {
+                return Err(StoreError::Backend("disk full".into()));
+            }
+            self.applies.fetch_add(1, Ordering::SeqCst);
+            let mut data = self.data.lock().unwrap();
+            for (tree, key, value) in batch
+                .trees()
+                .flat_map(|tree| batch.writes_to(tree).map(move |(k, v)| (tree, k, v)))
+            {
+                match value {
+                    Some(value) => data.insert((tree.index(), key.to_vec()), value.to_vec()),
+                    None => data.remove(&(tree.index(), key.to_vec())),
+                };
+            }
+            Ok(())
+        }
+
+        fn flush(&self) -> Result<(), StoreError> {
+            self.flushes.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(())
+        }
+
+        fn increment(&self, batcher: &Batcher) -> Result<u64, EngineError> {
+            let mut taken = 0;
+            batcher.transact_durable(
+                &|tree, key| self.read(tree, key),
+                &mut |txn| {
+                    let current = txn
+                        .get(Tree::Meta, b"n")?
+                        .map(|bytes| u64::from_be_bytes(bytes.try_into().unwrap()))
+                        .unwrap_or(0);
+                    taken = current + 1;
+                    txn.insert(Tree::Meta, b"n", &taken.to_be_bytes())?;
+                    txn.insert(Tree::Tickets, &taken.to_be_bytes(), b"ticket")
+                },
+                &|batch| self.apply(batch),
+                &|| self.flush(),
+            )?;
+            Ok(taken)
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_get_every_number_once_and_share_flushes() {
+        let backend = Arc::new(MemoryBackend::default());
+        let batcher = Arc::new(Batcher::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (backend, batcher) = (backend.clone(), batcher.clone());
+                std::thread::spawn(move || {
+                    (0..200)
+                        .map(|_| {
+                            let number = backend.increment(&batcher).unwrap();
+                            // Acknowledged means applied: the backend holds it.
+                            assert!(backend
+                                .read(Tree::Tickets, &number.to_be_bytes())
+                                .unwrap()
+                                .is_some());
+                            number
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut numbers: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|thread| thread.join().unwrap())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, (1..=1600).collect::<Vec<_>>());
+        let flushes = backend.flushes.load(Ordering::SeqCst);
+        assert!(flushes < 1600, "{flushes} flushes for 1600 writes");
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing_behind() {
+        let backend = MemoryBackend::default();
+        let batcher = Batcher::default();
+        let failed = batcher.transact_durable(
+            &|tree, key| backend.read(tree, key),
+            &mut |txn| {
+                txn.insert(Tree::Meta, b"n", &7u64.to_be_bytes())?;
+                Err(EngineError::Store(StoreError::Backend("refused".into())))
+            },
+            &|batch| backend.apply(batch),
+            &|| backend.flush(),
+        );
+        assert!(failed.is_err());
+        assert_eq!(backend.increment(&batcher).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_failed_apply_fails_its_writers_and_the_next_write_starts_from_the_backend() {
+        let backend = MemoryBackend::default();
+        let batcher = Batcher::default();
+        assert_eq!(backend.increment(&batcher).unwrap(), 1);
+        backend.fail_applies.store(true, Ordering::SeqCst);
+        let error = backend.increment(&batcher).unwrap_err();
+        assert!(error.to_string().contains("disk full"), "{error}");
+        backend.fail_applies.store(false, Ordering::SeqCst);
+        // The failed batch's number was never stored, so it is handed out again.
+        assert_eq!(backend.increment(&batcher).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_panic_in_a_transaction_or_in_the_backend_leaves_the_batcher_usable() {
+        let backend = MemoryBackend::default();
+        let batcher = Batcher::default();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = batcher.transact_durable(
+                &|tree, key| backend.read(tree, key),
+                &mut |txn| {
+                    txn.insert(Tree::Meta, b"n", &7u64.to_be_bytes())?;
+                    panic!("a bug in an operation");
+                },
+                &|batch| backend.apply(batch),
+                &|| backend.flush(),
+            );
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(backend.increment(&batcher).unwrap(), 1);
+
+        let failed = batcher.transact_durable(
+            &|tree, key| backend.read(tree, key),
+            &mut |txn| txn.insert(Tree::Meta, b"other", b"x"),
+            &|_| panic!("a bug in the backend"),
+            &|| backend.flush(),
+        );
+        assert!(failed.unwrap_err().to_string().contains("panicked"));
+        assert_eq!(backend.increment(&batcher).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_later_write_of_a_key_replaces_the_earlier_one() {
+        let mut set = WriteSet::default();
+        set.write(Tree::Meta, b"k", Some(b"1"));
+        let mut later = WriteSet::default();
+        later.write(Tree::Meta, b"k", None);
+        later.write(Tree::Tickets, b"k", Some(b"2"));
+        set.merge(later);
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.lookup(Tree::Meta, b"k"), Some(None));
+        assert_eq!(set.lookup(Tree::Tickets, b"k"), Some(Some(&b"2"[..])));
+        assert_eq!(set.lookup(Tree::Blobs, b"k"), None);
+    }
+}
