@@ -24,7 +24,22 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub security: SecurityConfig,
     pub search: SearchConfig,
+    pub store: StoreConfig,
     pub schedule: ScheduleConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Writes are refused (HTTP 507, SMTP 452) while the data dir's disk has less
+    /// than this many MiB free; 0 turns the check off.
+    pub min_free_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { min_free_mb: 256 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +153,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             security: SecurityConfig::default(),
             search: SearchConfig::default(),
+            store: StoreConfig::default(),
             schedule: ScheduleConfig::default(),
         }
     }

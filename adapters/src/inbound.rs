@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kontor_engine::intake::InboundMail;
+use kontor_engine::store::StoreError;
 use kontor_engine::{Engine, EngineError};
 
 use crate::config::Config;
@@ -42,6 +43,10 @@ impl MailSink for EngineSink {
             // The ingest waits for the group-committed flush: off the async workers.
             match tokio::task::spawn_blocking(move || engine.ingest(mail)).await {
                 Ok(Ok(_result)) => DeliveryVerdict::Stored,
+                Ok(Err(error @ EngineError::Store(StoreError::Full { .. }))) => {
+                    log_failure(&error);
+                    DeliveryVerdict::InsufficientStorage
+                }
                 Ok(Err(error)) => {
                     log_failure(&error);
                     DeliveryVerdict::TempFail(
@@ -60,7 +65,7 @@ impl MailSink for EngineSink {
 }
 
 fn log_failure(error: &EngineError) {
-    tracing::error!(%error, "storing inbound mail failed; answered 451");
+    tracing::error!(%error, "storing inbound mail failed; answered 4xx");
 }
 
 /// The listener's settings from `[inbound]`.

@@ -31,6 +31,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         },
         reopen_days: config.inbound.reopen_days,
         max_per_sender_per_hour: config.inbound.max_per_sender_per_hour,
+        min_free_bytes: config.store.min_free_mb.saturating_mul(1024 * 1024),
     }
 }
 

@@ -61,6 +61,9 @@ pub struct EngineConfig {
     /// Mail loop guard: more ordinary mail than this from one sender in an hour is
     /// kept but not ticketed.
     pub max_per_sender_per_hour: u32,
+    /// Writes are refused (`StoreError::Full`) while the data dir's disk has less
+    /// than this free; 0 turns the check off.
+    pub min_free_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +76,7 @@ impl Default for EngineConfig {
             notify: notify::NotifySettings::default(),
             reopen_days: 30,
             max_per_sender_per_hour: 40,
+            min_free_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -96,7 +100,7 @@ pub struct Engine {
 impl Engine {
     /// Opens the sled store in `data_dir` with the wall clock.
     pub fn open(data_dir: &Path, config: EngineConfig) -> Result<Self, EngineError> {
-        let store = SledStore::open(data_dir)?;
+        let store = SledStore::open(data_dir, config.min_free_bytes)?;
         let keys = KeyRing::load_or_create(data_dir)?;
         let mut engine = Self::with_parts(Arc::new(store), Arc::new(SystemClock), keys, config);
         engine.data_dir = Some(data_dir.to_path_buf());

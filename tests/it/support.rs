@@ -55,6 +55,7 @@ pub struct TestApp {
     pub stdout_lines: Vec<String>,
     /// The SMTP listener, when the app was spawned with `smtp: true`.
     pub smtp_address: Option<std::net::SocketAddr>,
+    data_dir: PathBuf,
 }
 
 /// What a test may change in the config before the server starts.
@@ -72,6 +73,8 @@ pub struct TestConfig {
     pub smtp: bool,
     /// Lines for the `[inbound]` section, e.g. `reopen_days = 0`.
     pub inbound_toml: String,
+    /// Defaults to `data/` in the test's temporary dir.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The repository's templates.
@@ -87,7 +90,10 @@ impl TestApp {
     pub async fn spawn_with(options: TestConfig) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("kontor.toml");
-        let data_dir = dir.path().join("data");
+        let data_dir = options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         let templates = options
             .templates_dir
             .clone()
@@ -118,6 +124,7 @@ impl TestApp {
             child: None,
             stdout_lines: vec![],
             smtp_address: None,
+            data_dir,
         };
         app.start(options.demo).await.expect("server starts");
         app
@@ -322,7 +329,7 @@ impl TestApp {
 
     /// The data dir of this server (keys live in `keys/signing.json`).
     pub fn data_dir(&self) -> PathBuf {
-        self._dir.path().join("data")
+        self.data_dir.clone()
     }
 
     /// The outbox rows, optionally of one state.

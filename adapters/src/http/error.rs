@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use kontor_engine::store::StoreError;
 use kontor_engine::EngineError;
 
 use super::wire::{ErrorDetailJson, ErrorJson};
@@ -90,6 +91,22 @@ impl From<EngineError> for ApiError {
             EngineError::TooLarge { field, message } => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
                     .with_field(field, "too large")
+            }
+            EngineError::Store(error @ StoreError::Full { .. }) => {
+                tracing::error!(%error, "write refused: disk full; answered 507");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the server's disk is full; nothing was stored, try again later",
+                )
+            }
+            EngineError::Store(error @ StoreError::Stalled { .. }) => {
+                tracing::error!(%error, "store stalled; answered 503");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the server's storage is not responding; the write may or may not be stored",
+                )
             }
             EngineError::Store(error) => {
                 tracing::error!(%error, "store failure answered 500");

@@ -3,9 +3,10 @@
 //! `.eml` files (`outbound.transport = "file"`).
 //!
 //! Delivery is at least once, and never twice after the server accepted a message:
-//! a row is marked `sent` in a durable write right after the server's `250`. The one
-//! window left is a crash between that `250` and the end of that write (a few
-//! milliseconds): the row is still pending after the restart and is sent again.
+//! a row is marked `sent` in a durable write right after the server's `250`. If the
+//! store refuses that write (a full disk), the outcome is kept in memory and recorded
+//! before anything else is sent. The window left is a restart (or crash) before the
+//! outcome is recorded: the row is still pending afterwards and is sent again.
 //! Temporary failures (connection refused, timeouts, `4xx`) are retried with
 //! exponential backoff; a permanent one (`5xx`) fails the row, records a
 //! `notification_failed` event on its record and marks the address as bouncing.
@@ -35,6 +36,9 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 const SIGNAL_POLL: Duration = Duration::from_millis(10);
 /// Rows taken from the outbox per round.
 const BATCH: usize = 256;
+/// The first and the longest pause after the store refused a read or a write.
+const STORE_BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Where messages go.
 #[derive(Debug, Clone)]
@@ -130,9 +134,27 @@ pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch:
         }
     };
     let limit = Arc::new(Semaphore::new(settings.concurrency));
+    // Attempts made whose outcome the store refused to record (a full disk). They
+    // are recorded before anything else is sent, and their rows are not sent again
+    // meanwhile: the row still looks due, but the message went out.
+    let mut unrecorded: Vec<Unrecorded> = Vec::new();
+    let mut backoff = STORE_BACKOFF_FIRST;
     loop {
         if *stop.borrow() {
             return;
+        }
+        if !unrecorded.is_empty() {
+            let mut still = Vec::new();
+            for attempt in unrecorded.drain(..) {
+                if let Err(attempt) = record(&engine, attempt, settings.retry).await {
+                    still.push(attempt);
+                }
+            }
+            unrecorded = still;
+            if !unrecorded.is_empty() {
+                pause(&mut backoff, &mut stop).await;
+                continue;
+            }
         }
         let signal_before = engine.outbox_signal();
         let due = {
@@ -143,14 +165,17 @@ pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch:
             Ok(Ok(due)) => due,
             Ok(Err(error)) => {
                 tracing::error!(%error, "reading the outbox failed");
-                Vec::new()
+                pause(&mut backoff, &mut stop).await;
+                continue;
             }
             Err(error) => {
                 tracing::error!(%error, "reading the outbox failed");
-                Vec::new()
+                pause(&mut backoff, &mut stop).await;
+                continue;
             }
         };
         if due.is_empty() {
+            backoff = STORE_BACKOFF_FIRST;
             wait_for_work(&engine, signal_before, &mut stop).await;
             continue;
         }
@@ -164,12 +189,39 @@ pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch:
             let from = settings.from.clone();
             let retry = settings.retry;
             in_flight.spawn(async move {
-                deliver(&engine, &transport, &from, retry, row).await;
+                let outcome = deliver(&engine, &transport, &from, retry, row).await;
                 drop(permit);
+                outcome
             });
         }
-        while in_flight.join_next().await.is_some() {}
+        while let Some(outcome) = in_flight.join_next().await {
+            if let Ok(Err(attempt)) = outcome {
+                unrecorded.push(attempt);
+            }
+        }
+        if unrecorded.is_empty() {
+            backoff = STORE_BACKOFF_FIRST;
+        } else {
+            pause(&mut backoff, &mut stop).await;
+        }
     }
+}
+
+/// Waits out a store refusal, longer each time in a row, or until stop.
+async fn pause(backoff: &mut Duration, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(*backoff) => {}
+        _ = stop.changed() => {}
+    }
+    *backoff = (*backoff * 2).min(STORE_BACKOFF_MAX);
+}
+
+/// An attempt whose outcome is not in the store yet.
+#[derive(Debug, Clone)]
+pub struct Unrecorded {
+    id: u64,
+    to: String,
+    attempt: Attempt,
 }
 
 /// Sleeps until a notice is queued, the idle poll passes (retries come due), or stop.
@@ -183,14 +235,15 @@ async fn wait_for_work(engine: &Engine, signal_before: u64, stop: &mut watch::Re
     }
 }
 
-/// One attempt at one row, and its outcome written to the outbox.
+/// One attempt at one row, and its outcome written to the outbox; the attempt back
+/// when the store would not take its outcome.
 pub async fn deliver(
     engine: &Arc<Engine>,
     transport: &Transport,
     from: &Mailbox,
     retry: RetryPolicy,
     row: OutboxRow,
-) {
+) -> Result<(), Unrecorded> {
     let id = row.id;
     let bounce = {
         let engine = engine.clone();
@@ -201,26 +254,54 @@ pub async fn deliver(
         let engine = engine.clone();
         let reason = format!("not sent: {} bounces ({})", row.to, bounce.reason);
         let _ = tokio::task::spawn_blocking(move || engine.notice_suppressed(id, &reason)).await;
-        return;
+        return Ok(());
     }
     let attempt = send(transport, from, &row).await;
+    record(
+        engine,
+        Unrecorded {
+            id,
+            to: row.to.to_string(),
+            attempt,
+        },
+        retry,
+    )
+    .await
+}
+
+/// Writes an attempt's outcome to the outbox.
+async fn record(
+    engine: &Arc<Engine>,
+    unrecorded: Unrecorded,
+    retry: RetryPolicy,
+) -> Result<(), Unrecorded> {
     let engine = engine.clone();
+    let (id, attempt) = (unrecorded.id, unrecorded.attempt.clone());
     let outcome = tokio::task::spawn_blocking(move || match &attempt {
         Attempt::Accepted => engine.notice_sent(id).map(|_| None),
         Attempt::Temporary(reason) => engine.notice_deferred(id, reason, retry).map(Some),
         Attempt::Permanent(reason) => engine.notice_failed(id, reason).map(|_| None),
     })
     .await;
+    let to = &unrecorded.to;
     match outcome {
         Ok(Ok(Some(Deferred::RetryIn(wait)))) => {
-            tracing::info!(id, to = %row.to, retry_in_ms = wait.num_milliseconds(), "delivery deferred")
+            tracing::info!(id, %to, retry_in_ms = wait.num_milliseconds(), "delivery deferred");
+            Ok(())
         }
         Ok(Ok(Some(Deferred::GaveUp))) => {
-            tracing::warn!(id, to = %row.to, "delivery given up")
+            tracing::warn!(id, %to, "delivery given up");
+            Ok(())
         }
-        Ok(Ok(None)) => {}
-        Ok(Err(error)) => tracing::error!(id, %error, "recording a delivery outcome failed"),
-        Err(error) => tracing::error!(id, %error, "recording a delivery outcome failed"),
+        Ok(Ok(None)) => Ok(()),
+        Ok(Err(error)) => {
+            tracing::error!(id, %error, "recording a delivery outcome failed; kept to record later");
+            Err(unrecorded)
+        }
+        Err(error) => {
+            tracing::error!(id, %error, "recording a delivery outcome failed; kept to record later");
+            Err(unrecorded)
+        }
     }
 }
 

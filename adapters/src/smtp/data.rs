@@ -75,6 +75,9 @@ impl Session {
         match self.sink.deliver(envelope).await {
             DeliveryVerdict::Stored => self.reply(250, "2.0.0", "message accepted for delivery"),
             DeliveryVerdict::TempFail(reason) => self.reply(451, "4.3.0", &sanitize(&reason)),
+            DeliveryVerdict::InsufficientStorage => {
+                self.reply(452, "4.3.1", "insufficient system storage, try again later")
+            }
             DeliveryVerdict::Rejected(reason) => self.reply(554, "5.6.0", &sanitize(&reason)),
         }
         Next::Continue

@@ -94,6 +94,8 @@ pub enum DeliveryVerdict {
     Stored,
     /// Could not store now, the peer should retry (`451 4.3.0`).
     TempFail(String),
+    /// Out of disk space, the peer should retry later (`452 4.3.1`).
+    InsufficientStorage,
     /// Refused for good (`554 5.6.0`).
     Rejected(String),
 }

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use super::{StoreError, Tree, Txn, TxnWork};
 use crate::error::EngineError;
@@ -83,6 +84,15 @@ impl WriteSet {
         self.len
     }
 
+    /// The bytes of every key and value written: what applying the set adds, at most.
+    pub fn bytes(&self) -> u64 {
+        self.trees
+            .iter()
+            .flat_map(|map| map.iter())
+            .map(|(key, value)| (key.len() + value.as_ref().map_or(0, Vec::len)) as u64)
+            .sum()
+    }
+
     /// The trees this set writes to.
     pub fn trees(&self) -> impl Iterator<Item = Tree> + '_ {
         Tree::ALL
@@ -102,12 +112,23 @@ impl WriteSet {
 pub type BackendRead<'a> = dyn Fn(Tree, &[u8]) -> Result<Option<Vec<u8>>, StoreError> + 'a;
 
 /// Where a batch's outcome is published to the writers waiting on it.
-type Outcome = Arc<OnceLock<Result<(), String>>>;
+type Outcome = Arc<OnceLock<Result<(), StoreError>>>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batcher {
     state: Mutex<State>,
     batch_ended: Condvar,
+    /// How long a writer waits for a running commit before it gives up with an
+    /// error. A backend can hang for good: sled's flush never returns after one
+    /// write failed for want of space. Without a limit every request would hang
+    /// with it; with one, each gets an answer and the log says why.
+    stall_timeout: Duration,
+}
+
+impl Default for Batcher {
+    fn default() -> Self {
+        Batcher::new(Duration::from_secs(60))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -120,6 +141,14 @@ struct State {
 }
 
 impl Batcher {
+    pub fn new(stall_timeout: Duration) -> Self {
+        Batcher {
+            state: Mutex::default(),
+            batch_ended: Condvar::new(),
+            stall_timeout,
+        }
+    }
+
     /// Runs `work` against the overlay and returns once its writes are durable.
     /// `apply` writes one batch atomically to the backend; `flush` makes everything
     /// applied durable.
@@ -168,15 +197,27 @@ impl Batcher {
         apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
         flush: &dyn Fn() -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.stall_timeout;
         loop {
             if let Some(result) = outcome.get() {
-                return result.clone().map_err(StoreError::Backend);
+                return result.clone();
             }
             if state.committing.is_some() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    tracing::error!(
+                        seconds = self.stall_timeout.as_secs(),
+                        "the store has not finished a commit in time; writes are failing"
+                    );
+                    return Err(StoreError::Stalled {
+                        seconds: self.stall_timeout.as_secs(),
+                    });
+                }
                 state = self
                     .batch_ended
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    .wait_timeout(state, left)
+                    .map(|(state, _)| state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
                 continue;
             }
             state = self.lead(state, apply, flush);
@@ -213,17 +254,15 @@ impl Batcher {
         state.committing = None;
         match (applied, flushed) {
             (Ok(()), flushed) => {
-                let _ = outcome.set(flushed.map_err(|error| error.to_string()));
+                let _ = outcome.set(flushed);
             }
             (Err(error), _) => {
-                // The pending transactions may have read this batch's writes.
-                let reason = error.to_string();
-                let _ = outcome.set(Err(reason.clone()));
+                // The pending transactions may have read this batch's writes, so
+                // they fail with it, for the same reason.
+                let _ = outcome.set(Err(error.clone()));
                 state.pending = WriteSet::default();
                 let orphaned = std::mem::take(&mut state.pending_outcome);
-                let _ = orphaned.set(Err(format!(
-                    "an earlier write this one depended on failed: {reason}"
-                )));
+                let _ = orphaned.set(Err(error));
             }
         }
         self.batch_ended.notify_all();
@@ -437,6 +476,43 @@ mod tests {
         );
         assert!(failed.unwrap_err().to_string().contains("panicked"));
         assert_eq!(backend.increment(&batcher).unwrap(), 2);
+    }
+
+    #[test]
+    fn writers_behind_a_commit_that_hangs_get_an_error_in_time() {
+        let backend = Arc::new(MemoryBackend::default());
+        let batcher = Arc::new(Batcher::new(Duration::from_millis(200)));
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let hung_leader = {
+            let (backend, batcher, release) = (backend.clone(), batcher.clone(), release.clone());
+            std::thread::spawn(move || {
+                batcher.transact_durable(
+                    &|tree, key| backend.read(tree, key),
+                    &mut |txn| txn.insert(Tree::Meta, b"first", b"1"),
+                    &|batch| backend.apply(batch),
+                    &|| {
+                        let (released, wake) = &*release;
+                        let mut released = released.lock().unwrap();
+                        while !*released {
+                            released = wake.wait(released).unwrap();
+                        }
+                        Ok(())
+                    },
+                )
+            })
+        };
+        while backend.applies.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        let error = backend.increment(&batcher).unwrap_err();
+        assert!(error.to_string().contains("not finished"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+
+        let (released, wake) = &*release;
+        *released.lock().unwrap() = true;
+        wake.notify_all();
+        assert!(hung_leader.join().unwrap().is_ok());
     }
 
     #[test]

@@ -17,12 +17,19 @@ pub use trees::Tree;
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// Why the backend failed. The message is for logs and for the one-line CLI error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("the data dir {path} is in use by another process (is a kontor server running?)")]
     Locked { path: String },
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The disk of the data dir is (nearly) full; nothing of the write was stored.
+    #[error("the disk of the data dir is full ({detail}); nothing was stored")]
+    Full { detail: String },
+    /// A commit has not finished in time (a hung disk, or sled after a failed
+    /// write). The write may or may not be stored; restart the server.
+    #[error("the store has not finished a commit in {seconds} s (disk hung or full?); this write may or may not be stored; restart kontor")]
+    Stalled { seconds: u64 },
     #[error("stored value in {tree} is unreadable: {reason}")]
     Corrupt { tree: &'static str, reason: String },
     #[error("the data dir was written by schema version {found}, this build reads {expected}")]

@@ -13,14 +13,18 @@ use crate::error::EngineError;
 /// `<data_dir>/kontor.lock` for as long as this value lives.
 pub struct SledStore {
     db: sled::Db,
+    data_dir: PathBuf,
+    /// Writes are refused while the data dir's disk has less than this free.
+    min_free_bytes: u64,
     trees: Vec<sled::Tree>,
     batcher: Batcher,
     _lock: File,
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store in `data_dir`. Writes are refused once the disk
+    /// has less than `min_free_bytes` free (0: never).
+    pub fn open(data_dir: &Path, min_free_bytes: u64) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|error| {
             StoreError::Backend(format!(
                 "cannot create data dir {}: {error}",
@@ -42,6 +46,8 @@ impl SledStore {
         }
         let store = SledStore {
             db,
+            data_dir: data_dir.to_path_buf(),
+            min_free_bytes,
             trees,
             batcher: Batcher::default(),
             _lock: lock,
@@ -60,6 +66,7 @@ impl SledStore {
     /// The transaction spans only the trees the batch writes to: sled prepares
     /// every tree it is given, which costs for all 28.
     fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+        self.check_free_space(batch)?;
         let touched: Vec<Tree> = batch.trees().collect();
         let sled_trees: Vec<sled::Tree> = touched
             .iter()
@@ -83,6 +90,32 @@ impl SledStore {
             }
             Err(TransactionError::Storage(error)) => Err(sled_error(error)),
         }
+    }
+
+    /// Refuses a batch that would leave less than the reserve free. sled cannot be
+    /// trusted at the edge: after one write fails for want of space its flush
+    /// hangs for good (sled 0.34), even once space is freed. Refusing in time
+    /// keeps the store healthy, and writes resume by themselves once space is back.
+    fn check_free_space(&self, batch: &WriteSet) -> Result<(), StoreError> {
+        if self.min_free_bytes == 0 {
+            return Ok(());
+        }
+        let free = fs4::available_space(&self.data_dir).map_err(|error| {
+            StoreError::Backend(format!(
+                "cannot read the free space of {}: {error}",
+                self.data_dir.display()
+            ))
+        })?;
+        if free < self.min_free_bytes.saturating_add(batch.bytes()) {
+            return Err(StoreError::Full {
+                detail: format!(
+                    "{} MB free, {} MB are kept in reserve by [store] min_free_mb",
+                    free / MB,
+                    self.min_free_bytes / MB
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -142,8 +175,15 @@ fn backend_error(data_dir: &Path, error: sled::Error) -> StoreError {
     }
 }
 
+const MB: u64 = 1024 * 1024;
+
 fn sled_error(error: sled::Error) -> StoreError {
-    StoreError::Backend(error.to_string())
+    match &error {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => StoreError::Full {
+            detail: io.to_string(),
+        },
+        _ => StoreError::Backend(error.to_string()),
+    }
 }
 
 impl Store for SledStore {
