@@ -329,6 +329,7 @@ impl Config {
                 "outbound.max_attempts and outbound.concurrency must be above 0".into(),
             ));
         }
+        crate::scheduler::schedule(self).map_err(ConfigError::Invalid)?;
         if self.inbound.max_message_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "inbound.max_message_bytes must be above 0".into(),

@@ -11,6 +11,7 @@
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
 //! - [`indexer`]: times the search indexer (the indexing is the engine's).
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
+//! - [`scheduler`]: runs the jobs of `[schedule]` at their cron times.
 //!
 //! Adapters never open sled or tantivy themselves: they call engine operations.
 
@@ -21,5 +22,6 @@ pub mod inbound;
 pub mod indexer;
 pub mod mailgate;
 pub mod outbound;
+pub mod scheduler;
 pub mod serve;
 pub mod smtp;

@@ -51,6 +51,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Scheduled jobs (auto_close, expire_quotes, remind_signatures).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Write the whole store as JSON lines to stdout.
     Export {
         #[arg(long)]
@@ -58,6 +63,20 @@ enum Command {
     },
     /// Read an export from stdin into an empty data dir.
     Import {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Run one job at once, with the code the scheduler runs; prints what it did.
+    Run {
+        /// auto_close, expire_quotes or remind_signatures.
+        name: String,
+        /// The time the job sees as now (RFC 3339); the wall clock by default.
+        #[arg(long)]
+        now: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -182,6 +201,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(serve::run(config, demo))
         }
         Command::Mailgate { .. } => unreachable!("handled before logging starts"),
+        Command::Jobs {
+            command: JobsCommand::Run { name, now, config },
+        } => {
+            use kontor_engine::ops::jobs::Job;
+            let Some(job) = Job::parse(&name) else {
+                let names: Vec<&str> = Job::ALL.iter().map(|job| job.name()).collect();
+                anyhow::bail!(
+                    "no job is named {name:?}; the jobs are {}",
+                    names.join(", ")
+                );
+            };
+            let now = match now {
+                Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+                    .map_err(|error| {
+                        anyhow::anyhow!("--now {text:?} is not an RFC 3339 time: {error}")
+                    })?
+                    .with_timezone(&chrono::Utc),
+                None => chrono::Utc::now(),
+            };
+            let config = load_config(config.as_ref())?;
+            println!("{}", serve::run_job_now(&config, job, now)?);
+            Ok(())
+        }
         Command::Keys { command } => match command {
             KeysCommand::Create { name, config } => {
                 let engine = serve::open_engine(&load_config(config.as_ref())?)?;

@@ -69,6 +69,23 @@ fn templates_dir(config: &Config) -> anyhow::Result<std::path::PathBuf> {
     Ok(shipped)
 }
 
+/// `kontor jobs run`: runs one job at `now` on an engine that queues notices like
+/// the server's, and returns its report line.
+pub fn run_job_now(
+    config: &Config,
+    job: kontor_engine::ops::jobs::Job,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
+    let email_templates = EmailTemplates::load(&templates_dir(config)?)?;
+    let mut engine = open_engine(config)?;
+    engine.set_clock(Arc::new(kontor_engine::clock::FixedClock::new(now)));
+    engine.enable_notifications(email_templates);
+    let report = engine
+        .run_job(job, crate::scheduler::auto_close_settings(config))
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    Ok(report.to_string())
+}
+
 /// Runs the server until a shutdown signal, then flushes the store.
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     // Templates first: a broken one stops the start with its file's name.
@@ -76,6 +93,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let email_templates = EmailTemplates::load(&templates)?;
     let pages = Arc::new(crate::http::pages::Pages::load(&templates)?);
     let sender_settings = crate::outbound::SenderSettings::from_config(&config)?;
+    let jobs = crate::scheduler::schedule(&config).map_err(|error| anyhow::anyhow!(error))?;
     let mut engine = open_engine(&config)?;
     engine.enable_notifications(email_templates);
     let engine = Arc::new(engine);
@@ -141,6 +159,12 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         sender_settings,
         stopped.clone(),
     ));
+    let scheduler = tokio::spawn(crate::scheduler::run(
+        engine.clone(),
+        jobs,
+        crate::scheduler::auto_close_settings(&config),
+        stopped.clone(),
+    ));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -155,6 +179,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     }
     if let Err(error) = sender.await {
         tracing::error!(%error, "the outbox sender stopped abnormally");
+    }
+    if let Err(error) = scheduler.await {
+        tracing::error!(%error, "the scheduler stopped abnormally");
     }
     tokio::task::spawn_blocking(move || indexer.stop()).await?;
     tracing::info!("shutting down: flushing the store");

@@ -380,6 +380,8 @@ fn reindex_from_store(messages: usize) {
             participants: vec![],
             linked_ticket_id: None,
             origin: None,
+            waiting_since: None,
+            reminded_at: None,
         };
         let line =
             serde_json::json!({"tree": "tickets", "key": hex::encode(id.key()), "value": ticket});

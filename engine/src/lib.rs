@@ -125,6 +125,11 @@ impl Engine {
         }
     }
 
+    /// Replaces the clock; `kontor jobs run --now` runs a job at a set time.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
     pub fn keys(&self) -> &KeyRing {
         &self.keys
     }

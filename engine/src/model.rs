@@ -213,6 +213,12 @@ pub struct Ticket {
     /// Where a ticket filed by a machine came from.
     #[serde(default)]
     pub origin: Option<TicketOrigin>,
+    /// When the ticket last became `waiting_on_customer`: `auto_close` counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// When `auto_close` last reminded the customer; one reminder per wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminded_at: Option<DateTime<Utc>>,
 }
 
 /// A ticket filed by the point of sale: the instance, the form's category, the
@@ -415,6 +421,8 @@ pub enum Event {
         ticket_id: TicketId,
         number: u64,
     },
+    /// `auto_close` reminded the customer that the ticket waits on them.
+    Reminded,
 }
 
 /// An attachment's metadata; its bytes are stored once per content hash.

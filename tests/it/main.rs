@@ -8,6 +8,7 @@ mod inbound;
 mod inbound_fixtures;
 mod inbound_robustness;
 mod invalid_input;
+mod jobs;
 mod mail_round_trip;
 mod outbound;
 mod parties;

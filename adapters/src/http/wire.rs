@@ -595,6 +595,7 @@ fn event_json(event: Event) -> EventJson {
             json.ticket_id = Some(ticket_id.to_string());
             json.number = Some(number);
         }
+        Event::Reminded => json.event_type = "reminded",
     }
     json
 }

@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod bounces;
+pub mod jobs;
 pub mod keys;
 pub mod links;
 pub mod outbox;

@@ -473,6 +473,8 @@ impl Engine {
             participants: draft.participants.clone(),
             linked_ticket_id: draft.linked_ticket_id,
             origin: draft.origin.clone(),
+            waiting_since: None,
+            reminded_at: None,
         };
         tx.put(Tree::Tickets, &id.key(), &ticket)?;
         index_ticket(tx, &ticket)?;
@@ -644,6 +646,9 @@ pub(crate) fn change_status(
     ticket.updated_at = tx.now;
     if to == TicketStatus::Done {
         ticket.done_at = Some(tx.now);
+    }
+    if to == TicketStatus::WaitingOnCustomer {
+        ticket.waiting_since = Some(tx.now);
     }
     save_ticket(tx, &ticket)?;
     tx.append_history(

@@ -1,0 +1,281 @@
+//! Scheduled jobs (CONTRACT.md section 7): what each job does, at the engine's "now".
+//! When they run is the adapters' business: the scheduler in `kontor serve` and
+//! `kontor jobs run NAME [--now]` call the same functions.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::EngineError;
+use crate::ids::TicketId;
+use crate::model::{
+    Author, EntryBody, Event, NoticeKind, RecordRef, Ticket, TicketStatus, Visibility,
+};
+use crate::ops::tickets::{change_status, load_ticket, save_ticket};
+use crate::store::trees::{key_of, trailing_u64};
+use crate::store::Tree;
+use crate::Engine;
+
+/// The jobs of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    AutoClose,
+    ExpireQuotes,
+    RemindSignatures,
+}
+
+impl Job {
+    pub const ALL: [Job; 3] = [Job::AutoClose, Job::ExpireQuotes, Job::RemindSignatures];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::AutoClose => "auto_close",
+            Job::ExpireQuotes => "expire_quotes",
+            Job::RemindSignatures => "remind_signatures",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|job| job.name() == name)
+    }
+}
+
+/// The settings of `auto_close`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoClose {
+    /// Remind the customer once the ticket has waited on them this many days...
+    pub remind_days: u32,
+    /// ...and set it `done` after this many.
+    pub close_days: u32,
+}
+
+/// What one run of a job did, for its log line and for `kontor jobs run`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobReport {
+    pub job: &'static str,
+    /// Records looked at.
+    pub examined: u64,
+    pub reminded: u64,
+    pub closed: u64,
+    pub expired: u64,
+    /// Said when the job's records do not exist in this version.
+    pub note: Option<&'static str>,
+}
+
+impl std::fmt::Display for JobReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} examined", self.job, self.examined)?;
+        match self.job {
+            "auto_close" => write!(f, ", {} reminded, {} closed", self.reminded, self.closed)?,
+            "expire_quotes" => write!(f, ", {} expired", self.expired)?,
+            _ => write!(f, ", {} reminded", self.reminded)?,
+        }
+        if let Some(note) = self.note {
+            write!(f, " ({note})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `auto_close` does with one waiting ticket at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    Remind,
+    Close,
+}
+
+fn due(ticket: &Ticket, settings: AutoClose, now: DateTime<Utc>) -> Due {
+    // Tickets from before `waiting_since` existed count from their last change.
+    let since = ticket.waiting_since.unwrap_or(ticket.updated_at);
+    let waited = now - since;
+    if waited >= Duration::days(i64::from(settings.close_days)) {
+        Due::Close
+    } else if waited >= Duration::days(i64::from(settings.remind_days))
+        && ticket.reminded_at.is_none_or(|at| at < since)
+    {
+        Due::Remind
+    } else {
+        Due::Nothing
+    }
+}
+
+impl Engine {
+    /// Runs `job` once at the engine's clock.
+    pub fn run_job(&self, job: Job, auto_close: AutoClose) -> Result<JobReport, EngineError> {
+        match job {
+            Job::AutoClose => self.auto_close(auto_close),
+            // Quotes and documents are not stored yet (no issue has built them), so
+            // these jobs have nothing to look at; they run, and say so.
+            Job::ExpireQuotes => Ok(JobReport {
+                job: job.name(),
+                note: Some("quotes are not stored by this version"),
+                ..JobReport::default()
+            }),
+            Job::RemindSignatures => Ok(JobReport {
+                job: job.name(),
+                note: Some("documents are not stored by this version"),
+                ..JobReport::default()
+            }),
+        }
+    }
+
+    /// Reminds the customer on tickets waiting on them for `remind_days`, once per
+    /// wait, and sets `done` those waiting for `close_days`. Each ticket is its own
+    /// transaction, which checks the ticket again, so a reply that arrives while the
+    /// job runs wins, and a reminder is never sent twice.
+    pub fn auto_close(&self, settings: AutoClose) -> Result<JobReport, EngineError> {
+        let now = self.clock().now();
+        let mut report = JobReport {
+            job: Job::AutoClose.name(),
+            ..JobReport::default()
+        };
+        let prefix = [TicketStatus::WaitingOnCustomer.code()];
+        let waiting: Vec<TicketId> = self
+            .store
+            .scan_prefix(Tree::TicketsByStatus, &prefix, false)
+            .map(|item| item.map(|(key, _)| trailing_u64(&key).map(TicketId)))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        for id in waiting {
+            report.examined += 1;
+            let Some(ticket) = self.read::<Ticket>(Tree::Tickets, &id.key())? else {
+                continue;
+            };
+            let action = due(&ticket, settings, now);
+            if action == Due::Nothing {
+                continue;
+            }
+            let history = self.history_excerpt(id)?;
+            let done = self.write(|tx| {
+                let mut ticket = load_ticket(tx, id)?;
+                if ticket.status != TicketStatus::WaitingOnCustomer
+                    || due(&ticket, settings, tx.now) != action
+                {
+                    return Ok(false);
+                }
+                match action {
+                    Due::Close => {
+                        let ticket = change_status(tx, id, TicketStatus::Done, Author::System)?;
+                        self.notify_requester(
+                            tx,
+                            NoticeKind::TicketDone,
+                            &ticket,
+                            &history,
+                            serde_json::json!({"auto_closed": true}),
+                        )?;
+                    }
+                    Due::Remind => {
+                        ticket.reminded_at = Some(tx.now);
+                        save_ticket(tx, &ticket)?;
+                        tx.append_history(
+                            RecordRef::ticket(id),
+                            Author::System,
+                            Visibility::Public,
+                            EntryBody::Event(Event::Reminded),
+                        )?;
+                        let close_in = i64::from(settings.close_days)
+                            - (tx.now - ticket.waiting_since.unwrap_or(ticket.updated_at))
+                                .num_days();
+                        self.notify_requester(
+                            tx,
+                            NoticeKind::WaitingOnCustomer,
+                            &ticket,
+                            &history,
+                            serde_json::json!({"reminder": true, "close_in_days": close_in.max(1)}),
+                        )?;
+                    }
+                    Due::Nothing => {}
+                }
+                Ok(true)
+            })?;
+            if done {
+                match action {
+                    Due::Close => report.closed += 1,
+                    Due::Remind => report.reminded += 1,
+                    Due::Nothing => {}
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// When `job` last ran (the time it was due), as the scheduler recorded it.
+    pub fn job_last_run(&self, job: Job) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let key = job_key(job);
+        Ok(self
+            .store
+            .get(Tree::Meta, &key)?
+            .and_then(|bytes| trailing_u64(&bytes))
+            .and_then(|millis| DateTime::from_timestamp_millis(millis as i64)))
+    }
+
+    /// Records that `job` ran for its time `due_at`.
+    pub fn record_job_run(&self, job: Job, due_at: DateTime<Utc>) -> Result<(), EngineError> {
+        let millis = due_at.timestamp_millis().max(0) as u64;
+        self.write(|tx| tx.put_raw(Tree::Meta, &job_key(job), &millis.to_be_bytes()))
+    }
+}
+
+fn job_key(job: Job) -> Vec<u8> {
+    key_of(&[b"job.last_run.", job.name().as_bytes()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting_ticket(since: DateTime<Utc>, reminded_at: Option<DateTime<Utc>>) -> Ticket {
+        Ticket {
+            id: TicketId(1),
+            number: 1,
+            subject: "Drucker".into(),
+            status: TicketStatus::WaitingOnCustomer,
+            channel: crate::model::Channel::Api,
+            company_id: None,
+            requester: crate::model::Requester {
+                contact_id: None,
+                name: None,
+                email: crate::validate::EmailAddress::parse("a@example.org").ok(),
+            },
+            assignee_id: None,
+            created_at: since,
+            updated_at: since,
+            done_at: None,
+            participants: vec![],
+            linked_ticket_id: None,
+            origin: None,
+            waiting_since: Some(since),
+            reminded_at,
+        }
+    }
+
+    #[test]
+    fn a_waiting_ticket_is_reminded_once_per_wait_then_closed() {
+        let settings = AutoClose {
+            remind_days: 7,
+            close_days: 14,
+        };
+        let since = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let day = Duration::days(1);
+        let fresh = waiting_ticket(since, None);
+        assert_eq!(due(&fresh, settings, since + day * 6), Due::Nothing);
+        assert_eq!(due(&fresh, settings, since + day * 7), Due::Remind);
+        let reminded = waiting_ticket(since, Some(since + day * 7));
+        assert_eq!(due(&reminded, settings, since + day * 8), Due::Nothing);
+        assert_eq!(due(&reminded, settings, since + day * 14), Due::Close);
+        // A reminder of an earlier wait does not count for this one.
+        let earlier = waiting_ticket(since, Some(since - day));
+        assert_eq!(due(&earlier, settings, since + day * 7), Due::Remind);
+    }
+
+    #[test]
+    fn job_names_round_trip() {
+        for job in Job::ALL {
+            assert_eq!(Job::parse(job.name()), Some(job));
+        }
+        assert_eq!(Job::parse("close_everything"), None);
+    }
+}
