@@ -162,3 +162,48 @@ async fn the_server_runs_auto_close_on_its_cron() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_job_time_that_passed_while_the_server_was_down_runs_once_at_start() {
+    let mut app = TestApp::spawn().await;
+    // The scheduler recorded its first start before the server answered.
+    let first_start = Utc::now();
+    let staff = app
+        .create_staff("Jana Support", "jana@vendor.example")
+        .await;
+    let ticket = waiting_ticket(&app, &staff, "still@example.org").await;
+    app.terminate();
+
+    // One time only (cron's seventh field is the year), after the first start and
+    // before the restart: the scheduler can only meet it as a missed time.
+    let missed_at = first_start + chrono::Duration::seconds(3);
+    let cron = missed_at.format("%S %M %H %d %m * %Y").to_string();
+    let config = std::fs::read_to_string(&app.config_path).unwrap();
+    std::fs::write(
+        &app.config_path,
+        format!(
+            "{config}\n[schedule.auto_close]\ncron = \"{cron}\"\nremind_days = 0\nclose_days = 0\n"
+        ),
+    )
+    .unwrap();
+    let wait = (missed_at - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(1);
+    tokio::time::sleep(wait).await;
+    app.start(false).await.unwrap();
+
+    let path = format!("/api/v1/tickets/{}", ticket["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, now) = app.get(&path).await;
+        if now["status"] == "done" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the missed run never happened: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Once: after the run, the job's next time lies in the past, so nothing more.
+    let history = app.history(ticket["id"].as_str().unwrap()).await;
+    assert_eq!(events(&history, "status_changed"), 2, "{history:?}");
+}

@@ -140,7 +140,10 @@ impl TestApp {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .env("KONTOR_LOG", "warn");
+            .env(
+                "KONTOR_LOG",
+                std::env::var("TEST_KONTOR_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         if demo {
             command.arg("--demo");
         }
