@@ -36,6 +36,20 @@ fn auto_close_at(app: &TestApp, start: DateTime<Utc>, days: i64) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Polls the ticket until the scheduler has closed it, for at most 10 s.
+async fn wait_until_done(app: &TestApp, ticket: &Value, failure: &str) {
+    let path = format!("/api/v1/tickets/{}", ticket["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, now) = app.get(&path).await;
+        if now["status"] == "done" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{failure}: {now}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn events(history: &[Value], event_type: &str) -> usize {
     history
         .iter()
@@ -148,19 +162,7 @@ async fn the_server_runs_auto_close_on_its_cron() {
         .create_staff("Jana Support", "jana@vendor.example")
         .await;
     let ticket = waiting_ticket(&app, &staff, "still@example.org").await;
-    let path = format!("/api/v1/tickets/{}", ticket["id"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, now) = app.get(&path).await;
-        if now["status"] == "done" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the scheduler never closed it: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_done(&app, &ticket, "the scheduler never closed it").await;
 }
 
 #[tokio::test]
@@ -190,19 +192,7 @@ async fn a_job_time_that_passed_while_the_server_was_down_runs_once_at_start() {
     tokio::time::sleep(wait).await;
     app.start(false).await.unwrap();
 
-    let path = format!("/api/v1/tickets/{}", ticket["id"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, now) = app.get(&path).await;
-        if now["status"] == "done" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the missed run never happened: {now}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_done(&app, &ticket, "the missed run never happened").await;
     // Once: after the run, the job's next time lies in the past, so nothing more.
     let history = app.history(ticket["id"].as_str().unwrap()).await;
     assert_eq!(events(&history, "status_changed"), 2, "{history:?}");
