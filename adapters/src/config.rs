@@ -118,6 +118,22 @@ pub struct ScheduleConfig {
     pub auto_close: AutoCloseJob,
     pub expire_quotes: CronJob,
     pub remind_signatures: RemindSignaturesJob,
+    /// Not in the contract's table: prunes old idempotency keys and loop-guard counters.
+    pub housekeeping: HousekeepingJob,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HousekeepingJob {
+    pub cron: String,
+}
+
+impl Default for HousekeepingJob {
+    fn default() -> Self {
+        HousekeepingJob {
+            cron: "0 17 * * * *".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ pub fn cron_of(config: &Config, job: Job) -> &str {
         Job::AutoClose => &config.schedule.auto_close.cron,
         Job::ExpireQuotes => &config.schedule.expire_quotes.cron,
         Job::RemindSignatures => &config.schedule.remind_signatures.cron,
+        Job::Housekeeping => &config.schedule.housekeeping.cron,
     }
 }
 
@@ -168,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_shipped_schedule_parses_and_a_bad_one_names_its_key() {
-        assert_eq!(schedule(&Config::default()).unwrap().len(), 3);
+        assert_eq!(schedule(&Config::default()).unwrap().len(), 4);
         let mut config = Config::default();
         config.schedule.expire_quotes.cron = "every quarter hour".into();
         let error = schedule(&config).unwrap_err();

@@ -457,3 +457,47 @@ async fn a_thousand_posts_from_sixteen_clients_make_a_thousand_tickets_and_repla
         );
     }
 }
+
+/// The stored idempotency keys, as `kontor export` shows them.
+fn idempotency_keys_stored(app: &TestApp) -> usize {
+    let export = app.command(&["export"]);
+    assert!(export.status.success());
+    String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .filter(|line| line.contains("\"tree\":\"idempotency\""))
+        .count()
+}
+
+fn housekeeping_in(app: &TestApp, days: i64) -> String {
+    let now = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let output = app.command(&["jobs", "run", "housekeeping", "--now", &now]);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn housekeeping_keeps_idempotency_keys_for_a_week_then_forgets_them() {
+    let mut app = spawn(1000).await;
+    app.post(
+        "/api/v1/companies",
+        &json!({"name": "Café Müller", "kind": "customer", "onretail_instance_ids": ["onr-9"]}),
+    )
+    .await;
+    let (status, first) = post_signed(&app, &form("onr-9", 1), Some("sale-42")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.terminate();
+    assert_eq!(idempotency_keys_stored(&app), 1);
+
+    // A day later the key still holds: a replay answers the same ticket.
+    housekeeping_in(&app, 1);
+    assert_eq!(idempotency_keys_stored(&app), 1);
+    app.start(false).await.unwrap();
+    let (_, again) = post_signed(&app, &form("onr-9", 1), Some("sale-42")).await;
+    assert_eq!(again, first, "the replay was not recognised");
+    assert_eq!(ticket_total(&app).await, 1);
+    app.terminate();
+
+    let report = housekeeping_in(&app, 8);
+    assert!(report.starts_with("housekeeping:"), "{report}");
+    assert_eq!(idempotency_keys_stored(&app), 0, "{report}");
+}

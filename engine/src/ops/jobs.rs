@@ -14,22 +14,37 @@ use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::Engine;
 
-/// The jobs of the contract.
+/// The jobs of the contract, and `housekeeping`, which prunes what only matters for
+/// a while (idempotency keys, the loop guards' hourly counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Job {
     AutoClose,
     ExpireQuotes,
     RemindSignatures,
+    Housekeeping,
 }
 
+/// How long an idempotency key is kept: the contract asks for 24 hours at least; a
+/// week also covers a point of sale that retries after a weekend offline.
+pub const IDEMPOTENCY_KEEP_DAYS: i64 = 7;
+
+/// Keys removed per transaction while pruning, so no batch grows without bound.
+const PRUNE_CHUNK: usize = 1_000;
+
 impl Job {
-    pub const ALL: [Job; 3] = [Job::AutoClose, Job::ExpireQuotes, Job::RemindSignatures];
+    pub const ALL: [Job; 4] = [
+        Job::AutoClose,
+        Job::ExpireQuotes,
+        Job::RemindSignatures,
+        Job::Housekeeping,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::AutoClose => "auto_close",
             Job::ExpireQuotes => "expire_quotes",
             Job::RemindSignatures => "remind_signatures",
+            Job::Housekeeping => "housekeeping",
         }
     }
 
@@ -56,6 +71,8 @@ pub struct JobReport {
     pub reminded: u64,
     pub closed: u64,
     pub expired: u64,
+    /// Keys and counters removed by `housekeeping`.
+    pub pruned: u64,
     /// Said when the job's records do not exist in this version.
     pub note: Option<&'static str>,
 }
@@ -66,6 +83,7 @@ impl std::fmt::Display for JobReport {
         match self.job {
             "auto_close" => write!(f, ", {} reminded, {} closed", self.reminded, self.closed)?,
             "expire_quotes" => write!(f, ", {} expired", self.expired)?,
+            "housekeeping" => write!(f, ", {} pruned", self.pruned)?,
             _ => write!(f, ", {} reminded", self.reminded)?,
         }
         if let Some(note) = self.note {
@@ -115,7 +133,51 @@ impl Engine {
                 note: Some("documents are not stored by this version"),
                 ..JobReport::default()
             }),
+            Job::Housekeeping => self.housekeeping(),
         }
+    }
+
+    /// Removes idempotency keys older than `IDEMPOTENCY_KEEP_DAYS` and the loop
+    /// guards' counters of hours before the last one: both only matter for a while,
+    /// and both would otherwise grow for ever.
+    pub fn housekeeping(&self) -> Result<JobReport, EngineError> {
+        let now = self.clock().now();
+        let mut report = JobReport {
+            job: Job::Housekeeping.name(),
+            ..JobReport::default()
+        };
+        let oldest_key = now - Duration::days(IDEMPOTENCY_KEEP_DAYS);
+        let mut stale = Vec::new();
+        for item in self.store.scan_prefix(Tree::Idempotency, &[], false) {
+            let (key, value) = item?;
+            report.examined += 1;
+            let record: crate::model::IdempotencyRecord =
+                crate::store::codec::decode(Tree::Idempotency, &value)?;
+            if record.at < oldest_key {
+                stale.push((Tree::Idempotency, key));
+            }
+        }
+        // The guards read the counter of the current hour only.
+        let current_hour = (now.timestamp().max(0) as u64) / 3600;
+        for tree in [Tree::NoticesPerHour, Tree::SenderHourly] {
+            for item in self.store.scan_prefix(tree, &[], false) {
+                let (key, _) = item?;
+                report.examined += 1;
+                if trailing_u64(&key).is_some_and(|hour| hour + 1 < current_hour) {
+                    stale.push((tree, key));
+                }
+            }
+        }
+        for chunk in stale.chunks(PRUNE_CHUNK) {
+            self.write(|tx| {
+                for (tree, key) in chunk {
+                    tx.remove(*tree, key)?;
+                }
+                Ok(())
+            })?;
+            report.pruned += chunk.len() as u64;
+        }
+        Ok(report)
     }
 
     /// Reminds the customer on tickets waiting on them for `remind_days`, once per
@@ -269,6 +331,38 @@ mod tests {
         // A reminder of an earlier wait does not count for this one.
         let earlier = waiting_ticket(since, Some(since - day));
         assert_eq!(due(&earlier, settings, since + day * 7), Due::Remind);
+    }
+
+    #[test]
+    fn housekeeping_prunes_counters_of_past_hours_and_keeps_the_current_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = Engine::open(dir.path(), crate::EngineConfig::default()).unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-06-01T12:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        engine.set_clock(std::sync::Arc::new(crate::clock::FixedClock::new(now)));
+        let hour = now.timestamp() as u64 / 3600;
+        let counter = |hour: u64| key_of(&[b"kasse@example.org", &[0], &hour.to_be_bytes()]);
+        engine
+            .write(|tx| {
+                for tree in [Tree::NoticesPerHour, Tree::SenderHourly] {
+                    for at in [hour - 5, hour - 2, hour - 1, hour] {
+                        tx.put_raw(tree, &counter(at), &1u64.to_be_bytes())?;
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        let report = engine.housekeeping().unwrap();
+        assert_eq!(report.pruned, 4, "{report}");
+        for tree in [Tree::NoticesPerHour, Tree::SenderHourly] {
+            let kept: Vec<u64> = engine
+                .store
+                .scan_prefix(tree, &[], false)
+                .map(|item| trailing_u64(&item.unwrap().0).unwrap())
+                .collect();
+            assert_eq!(kept, vec![hour - 1, hour]);
+        }
     }
 
     #[test]
