@@ -522,6 +522,41 @@ async fn a_permanent_refusal_is_recorded_and_the_bouncing_address_gets_nothing_m
 }
 
 #[tokio::test]
+async fn a_spam_refusal_fails_the_notice_but_does_not_make_the_address_bounce() {
+    let sink = SmtpSink::start();
+    let app = app_with_sink(&sink, "").await;
+    let staff = app.create_staff("Sam Support", "sam@vendor.example").await;
+    let ticket = app
+        .create_ticket(&json!({"subject": "Kasse", "body": "Geht nicht.", "requester_email": "spam-filter@example.org"}))
+        .await;
+    let id = ticket["id"].as_str().unwrap();
+    app.wait_until_outbox_drained().await;
+    assert_eq!(app.outbox(Some("failed")).await.len(), 1);
+    assert!(app
+        .history(id)
+        .await
+        .iter()
+        .any(|item| item["event"]["type"] == "notification_failed"));
+
+    // A 5.7.1 says nothing about the mailbox: the next notice is tried again.
+    expect(
+        StatusCode::CREATED,
+        app.post(
+            &format!("/api/v1/tickets/{id}/messages"),
+            &json!({"body": "Können Sie uns anrufen?", "staff_id": staff["id"], "visibility": "public"}),
+        )
+        .await,
+    );
+    app.wait_until_outbox_drained().await;
+    assert_eq!(
+        sink.refused(),
+        vec!["spam-filter@example.org", "spam-filter@example.org"]
+    );
+    assert_eq!(app.outbox(Some("failed")).await.len(), 2);
+    assert_eq!(app.outbox(Some("suppressed")).await.len(), 0);
+}
+
+#[tokio::test]
 async fn the_loop_guard_caps_automatic_notices_per_address_and_notify_false_sends_nothing() {
     let sink = SmtpSink::start();
     let app = app_with_sink(&sink, "max_auto_per_address_per_hour = 3\n").await;

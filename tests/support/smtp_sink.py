@@ -9,6 +9,7 @@ temporary name, then renamed, so readers never see half a message). Recipients a
 answered by their local part:
   bounce*@...   550 5.1.1 (a permanent failure)
   tempfail*@... 451 4.3.0 (a temporary failure)
+  spam*@...     554 5.7.1 (a permanent refusal that is not the address's fault)
 Refused recipients are appended to DIR/refused.log, one address a line.
 """
 
@@ -27,11 +28,13 @@ class Sink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
-        if local.startswith("bounce") or local.startswith("tempfail"):
+        if local.startswith(("bounce", "tempfail", "spam")):
             with open(os.path.join(self.directory, "refused.log"), "a") as log:
                 log.write(address + "\n")
             if local.startswith("bounce"):
                 return "550 5.1.1 <%s>: user unknown" % address
+            if local.startswith("spam"):
+                return "554 5.7.1 message rejected as spam"
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -8,8 +8,9 @@
 //! before anything else is sent. The window left is a restart (or crash) before the
 //! outcome is recorded: the row is still pending afterwards and is sent again.
 //! Temporary failures (connection refused, timeouts, `4xx`) are retried with
-//! exponential backoff; a permanent one (`5xx`) fails the row, records a
-//! `notification_failed` event on its record and marks the address as bouncing.
+//! exponential backoff; a permanent one (`5xx`) fails the row and records a
+//! `notification_failed` event on its record; when it blames the address (see
+//! [`blames_the_address`]) the address is marked as bouncing.
 
 mod message;
 
@@ -121,7 +122,37 @@ impl Transport {
 pub enum Attempt {
     Accepted,
     Temporary(String),
+    /// Refused for good because of the address: it is marked bouncing.
     Permanent(String),
+    /// Refused for good for another reason (policy, spam, the message itself): the
+    /// row fails, the address stays usable.
+    Refused(String),
+}
+
+/// Whether a permanent SMTP refusal blames the recipient's address. The enhanced
+/// status code decides when there is one (RFC 3463: 5.1.x addressing, 5.2.1 mailbox
+/// disabled); otherwise the basic code (550, 551, 553 name the mailbox). A 5.7.x
+/// spam or policy rejection does not make an address bounce.
+pub fn blames_the_address(reply: &str) -> bool {
+    // lettre writes "permanent error (550): 5.1.1 <a@b>: user unknown".
+    let words: Vec<&str> = reply
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let is_enhanced = |word: &&str| {
+        let parts: Vec<&str> = word.split('.').collect();
+        parts.len() == 3
+            && parts[0] == "5"
+            && parts[1..].iter().all(|part| {
+                !part.is_empty() && part.len() <= 3 && part.bytes().all(|b| b.is_ascii_digit())
+            })
+    };
+    match words.iter().find(|word| is_enhanced(word)) {
+        Some(code) => code.starts_with("5.1.") || *code == "5.2.1",
+        None => words
+            .iter()
+            .any(|word| matches!(*word, "550" | "551" | "553")),
+    }
 }
 
 /// Drains the outbox until `stop` turns true.
@@ -281,6 +312,7 @@ async fn record(
         Attempt::Accepted => engine.notice_sent(id).map(|_| None),
         Attempt::Temporary(reason) => engine.notice_deferred(id, reason, retry).map(Some),
         Attempt::Permanent(reason) => engine.notice_failed(id, reason).map(|_| None),
+        Attempt::Refused(reason) => engine.notice_refused(id, reason).map(|_| None),
     })
     .await;
     let to = &unrecorded.to;
@@ -309,12 +341,19 @@ async fn record(
 pub async fn send(transport: &Transport, from: &Mailbox, row: &OutboxRow) -> Attempt {
     let message = match message::build(row, from) {
         Ok(message) => message,
-        Err(reason) => return Attempt::Permanent(reason),
+        Err(reason) => return Attempt::Refused(reason),
     };
     match transport {
         Transport::Smtp(smtp) => match smtp.send(message).await {
             Ok(_) => Attempt::Accepted,
-            Err(error) if error.is_permanent() => Attempt::Permanent(error.to_string()),
+            Err(error) if error.is_permanent() => {
+                let reply = error.to_string();
+                if blames_the_address(&reply) {
+                    Attempt::Permanent(reply)
+                } else {
+                    Attempt::Refused(reply)
+                }
+            }
             Err(error) => Attempt::Temporary(error.to_string()),
         },
         Transport::File(dir) => {
@@ -338,4 +377,30 @@ fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blames_the_address;
+
+    #[test]
+    fn only_refusals_of_the_address_make_it_bounce() {
+        for reply in [
+            "permanent error (550): 5.1.1 <kim@cafe.example>: user unknown",
+            "permanent error (550): 5.2.1 mailbox disabled",
+            "permanent error (553): mailbox name not allowed",
+            "permanent error (550): no such user here",
+        ] {
+            assert!(blames_the_address(reply), "{reply}");
+        }
+        for reply in [
+            "permanent error (554): 5.7.1 message rejected as spam",
+            "permanent error (550): 5.7.1 relaying denied",
+            "permanent error (552): 5.3.4 message too big",
+            "permanent error (554): transaction failed",
+            "the message has no valid From",
+        ] {
+            assert!(!blames_the_address(reply), "{reply}");
+        }
+    }
 }

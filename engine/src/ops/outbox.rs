@@ -122,6 +122,13 @@ impl Engine {
     pub fn notice_failed(&self, id: u64, reason: &str) -> Result<(), EngineError> {
         self.write(|tx| fail(tx, id, reason, true))
     }
+
+    /// The message was refused for good for a reason that is not the address's (a
+    /// policy or spam rejection, a message that cannot be built): the row fails and
+    /// the record shows it, but the address stays usable.
+    pub fn notice_refused(&self, id: u64, reason: &str) -> Result<(), EngineError> {
+        self.write(|tx| fail(tx, id, reason, false))
+    }
 }
 
 fn fail(tx: &mut Tx<'_>, id: u64, reason: &str, mark_address: bool) -> Result<(), EngineError> {
