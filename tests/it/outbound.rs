@@ -476,26 +476,32 @@ async fn every_link_check_valid_expired_tampered_wrong_scope_revoked_rotated() {
     assert_eq!(code, "record_not_supported");
 }
 
-#[tokio::test]
-async fn a_permanent_refusal_is_recorded_and_the_bouncing_address_gets_nothing_more() {
-    let sink = SmtpSink::start();
-    let app = app_with_sink(&sink, "").await;
+/// A server sending to `sink`, a staff member, and a ticket from `email` whose
+/// confirmation the sink refused for good: the row failed, the ticket shows it.
+async fn a_ticket_whose_confirmation_is_refused(
+    sink: &SmtpSink,
+    email: &str,
+) -> (TestApp, Value, String) {
+    let app = app_with_sink(sink, "").await;
     let staff = app.create_staff("Sam Support", "sam@vendor.example").await;
     let ticket = app
-        .create_ticket(&json!({"subject": "Kasse", "body": "Geht nicht.", "requester_email": "bounce-me@example.org"}))
+        .create_ticket(
+            &json!({"subject": "Kasse", "body": "Geht nicht.", "requester_email": email}),
+        )
         .await;
-    let id = ticket["id"].as_str().unwrap();
+    let id = ticket["id"].as_str().unwrap().to_string();
     app.wait_until_outbox_drained().await;
-    assert_eq!(sink.refused(), vec!["bounce-me@example.org"]);
-    let history = app.history(id).await;
+    let history = app.history(&id).await;
     let failed = history
         .iter()
         .find(|item| item["event"]["type"] == "notification_failed")
         .expect("a notification_failed event");
     assert_eq!(failed["kind"], "event");
     assert_eq!(app.outbox(Some("failed")).await.len(), 1);
+    (app, staff, id)
+}
 
-    // The next notice to that address is not sent: the sink never hears of it.
+async fn reply_publicly(app: &TestApp, id: &str, staff: &Value) {
     expect(
         StatusCode::CREATED,
         app.post(
@@ -504,6 +510,17 @@ async fn a_permanent_refusal_is_recorded_and_the_bouncing_address_gets_nothing_m
         )
         .await,
     );
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_recorded_and_the_bouncing_address_gets_nothing_more() {
+    let sink = SmtpSink::start();
+    let (app, staff, id) =
+        a_ticket_whose_confirmation_is_refused(&sink, "bounce-me@example.org").await;
+    assert_eq!(sink.refused(), vec!["bounce-me@example.org"]);
+
+    // The next notice to that address is not sent: the sink never hears of it.
+    reply_publicly(&app, &id, &staff).await;
     app.create_ticket(
         &json!({"subject": "Andere", "body": "x", "requester_email": "ok@example.org"}),
     )
@@ -524,29 +541,11 @@ async fn a_permanent_refusal_is_recorded_and_the_bouncing_address_gets_nothing_m
 #[tokio::test]
 async fn a_spam_refusal_fails_the_notice_but_does_not_make_the_address_bounce() {
     let sink = SmtpSink::start();
-    let app = app_with_sink(&sink, "").await;
-    let staff = app.create_staff("Sam Support", "sam@vendor.example").await;
-    let ticket = app
-        .create_ticket(&json!({"subject": "Kasse", "body": "Geht nicht.", "requester_email": "spam-filter@example.org"}))
-        .await;
-    let id = ticket["id"].as_str().unwrap();
-    app.wait_until_outbox_drained().await;
-    assert_eq!(app.outbox(Some("failed")).await.len(), 1);
-    assert!(app
-        .history(id)
-        .await
-        .iter()
-        .any(|item| item["event"]["type"] == "notification_failed"));
+    let (app, staff, id) =
+        a_ticket_whose_confirmation_is_refused(&sink, "spam-filter@example.org").await;
 
     // A 5.7.1 says nothing about the mailbox: the next notice is tried again.
-    expect(
-        StatusCode::CREATED,
-        app.post(
-            &format!("/api/v1/tickets/{id}/messages"),
-            &json!({"body": "Können Sie uns anrufen?", "staff_id": staff["id"], "visibility": "public"}),
-        )
-        .await,
-    );
+    reply_publicly(&app, &id, &staff).await;
     app.wait_until_outbox_drained().await;
     assert_eq!(
         sink.refused(),
