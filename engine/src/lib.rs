@@ -104,7 +104,31 @@ impl Engine {
         let keys = KeyRing::load_or_create(data_dir)?;
         let mut engine = Self::with_parts(Arc::new(store), Arc::new(SystemClock), keys, config);
         engine.data_dir = Some(data_dir.to_path_buf());
+        engine.migrate()?;
         Ok(engine)
+    }
+
+    /// Brings a store written by an older schema up to `SCHEMA_VERSION`.
+    fn migrate(&self) -> Result<(), EngineError> {
+        let found = self
+            .store
+            .get(store::Tree::Meta, b"schema_version")?
+            .and_then(|bytes| store::trees::trailing_u64(&bytes))
+            .unwrap_or(store::SCHEMA_VERSION);
+        if found >= store::SCHEMA_VERSION {
+            return Ok(());
+        }
+        if found < 2 {
+            let moved = self.migrate_outbox_due_from_schema_1()?;
+            tracing::info!(rows = moved, "migrated the outbox's due index to schema 2");
+        }
+        self.write(|tx| {
+            tx.put_raw(
+                store::Tree::Meta,
+                b"schema_version",
+                &store::SCHEMA_VERSION.to_be_bytes(),
+            )
+        })
     }
 
     pub fn with_parts(

@@ -388,7 +388,11 @@ impl Engine {
             finished_at: None,
         };
         tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
-        tx.put_raw(Tree::OutboxDue, &id.to_be_bytes(), &[])?;
+        tx.put_raw(
+            Tree::OutboxDue,
+            &crate::ops::outbox::due_key(row.next_attempt_at, id),
+            &[],
+        )?;
         if let Some(ticket) = notice.ticket {
             crate::ops::tickets::remember_message_id(tx, &message_id, ticket.id)?;
         }

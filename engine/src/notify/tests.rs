@@ -381,3 +381,71 @@ fn the_commercial_hooks_queue_a_notice_with_a_link_of_their_scope() {
         .to_string();
     assert_eq!(f.engine.open_link(&token).unwrap().location, "/portal");
 }
+
+#[test]
+fn only_due_rows_are_handed_out_and_a_deferred_row_comes_back_when_due() {
+    let f = fixture(100);
+    ticket_for(&f.engine, "erste@example.org", true);
+    ticket_for(&f.engine, "zweite@example.org", true);
+    let due = f.engine.due_notices(10).unwrap();
+    assert_eq!(due.len(), 2);
+    let policy = RetryPolicy {
+        max_attempts: 5,
+        base: Duration::minutes(10),
+        max: Duration::hours(1),
+    };
+    f.engine
+        .notice_deferred(due[0].id, "451 later", policy)
+        .unwrap();
+    let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|row| row.id).collect::<Vec<_>>();
+    assert_eq!(ids(f.engine.due_notices(10).unwrap()), vec![due[1].id]);
+    f.engine.notice_sent(due[1].id).unwrap();
+    assert!(f.engine.due_notices(10).unwrap().is_empty());
+    f.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 10, 11, 0).unwrap());
+    assert_eq!(ids(f.engine.due_notices(10).unwrap()), vec![due[0].id]);
+}
+
+#[test]
+fn a_schema_1_due_index_is_migrated_at_open() {
+    use crate::store::Tree;
+    let dir = tempfile::tempdir().unwrap();
+    let row_id = {
+        let mut engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+        engine.enable_notifications(EmailTemplates::shipped().unwrap());
+        ticket_for(&engine, "alt@example.org", true);
+        let row = engine.due_notices(10).unwrap().remove(0);
+        // Rewrite the store as schema 1 left it: the due index keyed by id alone.
+        engine
+            .write(|tx| {
+                tx.remove(
+                    Tree::OutboxDue,
+                    &crate::ops::outbox::due_key(row.next_attempt_at, row.id),
+                )?;
+                tx.put_raw(Tree::OutboxDue, &row.id.to_be_bytes(), &[])?;
+                tx.put_raw(Tree::Meta, b"schema_version", &1u64.to_be_bytes())
+            })
+            .unwrap();
+        row.id
+    };
+    let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+    let due: Vec<u64> = engine
+        .due_notices(10)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    assert_eq!(due, vec![row_id]);
+    let keys: Vec<usize> = engine
+        .store
+        .scan_prefix(Tree::OutboxDue, &[], false)
+        .map(|item| item.unwrap().0.len())
+        .collect();
+    assert_eq!(keys, vec![16]);
+    let version = engine
+        .store
+        .get(Tree::Meta, b"schema_version")
+        .unwrap()
+        .unwrap();
+    assert_eq!(version, crate::store::SCHEMA_VERSION.to_be_bytes().to_vec());
+}

@@ -2,11 +2,12 @@
 //! A row marked `sent` is never handed out again, so once the SMTP server accepted a
 //! message and `notice_sent` returned, no restart sends it twice.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use crate::error::EngineError;
 use crate::model::{Author, EntryBody, Event, OutboxRow, OutboxState, Visibility};
 use crate::notify::backoff;
+use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::tx::Tx;
 use crate::Engine;
@@ -31,12 +32,21 @@ pub enum Deferred {
 
 impl Engine {
     /// Pending rows whose next attempt is due, oldest first, at most `limit`.
+    /// The due index is in time order, so rows deferred for later (a long SMTP
+    /// outage leaves many) are not read at all.
     pub fn due_notices(&self, limit: usize) -> Result<Vec<OutboxRow>, EngineError> {
         let now = self.clock().now();
+        let now_key = due_millis(now);
         let mut due = Vec::new();
         for item in self.store.scan_prefix(Tree::OutboxDue, &[], false) {
             let (key, _) = item?;
-            if let Some(row) = self.read::<OutboxRow>(Tree::Outbox, &key)? {
+            let (Some(at), Some(id)) = (key.get(..8), trailing_u64(&key)) else {
+                continue;
+            };
+            if at > now_key.as_slice() {
+                break;
+            }
+            if let Some(row) = self.read::<OutboxRow>(Tree::Outbox, &id.to_be_bytes())? {
                 if row.state == OutboxState::Pending && row.next_attempt_at <= now {
                     due.push(row);
                     if due.len() == limit {
@@ -110,7 +120,9 @@ impl Engine {
                 return Ok(Deferred::GaveUp);
             }
             let wait = backoff(row.attempts, policy.base, policy.max);
+            tx.remove(Tree::OutboxDue, &due_key(row.next_attempt_at, id))?;
             row.next_attempt_at = tx.now + wait;
+            tx.put_raw(Tree::OutboxDue, &due_key(row.next_attempt_at, id), &[])?;
             row.last_error = Some(short(reason));
             tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
             Ok(Deferred::RetryIn(wait))
@@ -171,8 +183,47 @@ fn finish(
         row.last_error = Some(short(reason));
     }
     tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
-    tx.remove(Tree::OutboxDue, &id.to_be_bytes())?;
+    tx.remove(Tree::OutboxDue, &due_key(row.next_attempt_at, id))?;
     Ok(Some(row))
+}
+
+/// The due index's key: when the row is next due, then its id.
+pub(crate) fn due_key(at: DateTime<Utc>, id: u64) -> Vec<u8> {
+    key_of(&[&due_millis(at), &id.to_be_bytes()])
+}
+
+fn due_millis(at: DateTime<Utc>) -> [u8; 8] {
+    (at.timestamp_millis().max(0) as u64).to_be_bytes()
+}
+
+impl Engine {
+    /// Schema 1 keyed the due index by id alone; re-keys it by due time. Runs at
+    /// open, in chunks of 1,000 rows a transaction, and is a no-op once done.
+    pub(crate) fn migrate_outbox_due_from_schema_1(&self) -> Result<u64, EngineError> {
+        let old_keys: Vec<Vec<u8>> = self
+            .store
+            .scan_prefix(Tree::OutboxDue, &[], false)
+            .map(|item| item.map(|(key, _)| key))
+            .filter(|item| item.as_ref().map_or(true, |key| key.len() == 8))
+            .collect::<Result<_, _>>()?;
+        for chunk in old_keys.chunks(1_000) {
+            self.write(|tx| {
+                for key in chunk {
+                    tx.remove(Tree::OutboxDue, key)?;
+                    let Some(id) = trailing_u64(key) else {
+                        continue;
+                    };
+                    if let Some(row) = tx.get::<OutboxRow>(Tree::Outbox, key)? {
+                        if row.state == OutboxState::Pending {
+                            tx.put_raw(Tree::OutboxDue, &due_key(row.next_attempt_at, id), &[])?;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(old_keys.len() as u64)
+    }
 }
 
 fn short(reason: &str) -> String {

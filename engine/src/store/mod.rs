@@ -14,7 +14,7 @@ use crate::error::EngineError;
 pub use trees::Tree;
 
 /// Bumped when a stored layout changes incompatibly; checked at open.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Why the backend failed. The message is for logs and for the one-line CLI error.
 #[derive(Debug, Clone, thiserror::Error)]

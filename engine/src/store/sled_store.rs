@@ -148,7 +148,8 @@ impl SledStore {
         match meta.get(b"schema_version").map_err(sled_error)? {
             Some(bytes) => {
                 let found = super::trees::trailing_u64(&bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
+                // Older layouts are migrated by the engine (`Engine::open`).
+                if found > SCHEMA_VERSION || found == 0 {
                     return Err(StoreError::SchemaMismatch {
                         found,
                         expected: SCHEMA_VERSION,

@@ -48,7 +48,9 @@ pub enum Tree {
     Idempotency,
     /// outbox id (u64 BE) -> OutboxRow. Every notification, sent or not.
     Outbox,
-    /// outbox id (u64 BE) -> (). The rows still pending: what the sender scans.
+    /// next attempt (unix millis, u64 BE) ++ outbox id (u64 BE) -> (). The rows
+    /// still pending, in the order they come due: the sender reads only the due ones.
+    /// (Schema 1 keyed it by the id alone; `Engine::open` migrates.)
     OutboxDue,
     /// lower-case email (utf-8) ++ 0x00 ++ hour since the epoch (u64 BE) -> count
     /// (u64 BE). Automatic notices per address and hour, for the loop guard.
