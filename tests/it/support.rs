@@ -28,7 +28,10 @@ pub fn kontor_binary() -> &'static Path {
             .unwrap_or("debug");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "kontor", "--bin", "kontor"]);
+        // The same package and target selection as `cargo test --workspace`, so the
+        // features resolve alike and nothing is rebuilt: `-p kontor` alone flipped
+        // lettre's and rustls's features and cost a rebuild of half a minute.
+        build.args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
         match profile {
             "debug" => {}
             "release" => {
