@@ -101,9 +101,14 @@ enum Due {
     Close,
 }
 
+/// When the ticket started waiting on the customer. Tickets from before
+/// `waiting_since` existed count from their last change.
+fn waiting_since(ticket: &Ticket) -> DateTime<Utc> {
+    ticket.waiting_since.unwrap_or(ticket.updated_at)
+}
+
 fn due(ticket: &Ticket, settings: AutoClose, now: DateTime<Utc>) -> Due {
-    // Tickets from before `waiting_since` existed count from their last change.
-    let since = ticket.waiting_since.unwrap_or(ticket.updated_at);
+    let since = waiting_since(ticket);
     let waited = now - since;
     if waited >= Duration::days(i64::from(settings.close_days)) {
         Due::Close
@@ -237,8 +242,7 @@ impl Engine {
                             EntryBody::Event(Event::Reminded),
                         )?;
                         let close_in = i64::from(settings.close_days)
-                            - (tx.now - ticket.waiting_since.unwrap_or(ticket.updated_at))
-                                .num_days();
+                            - (tx.now - waiting_since(&ticket)).num_days();
                         self.notify_requester(
                             tx,
                             NoticeKind::WaitingOnCustomer,

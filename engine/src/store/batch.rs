@@ -32,14 +32,12 @@ use crate::error::EngineError;
 #[derive(Debug)]
 pub struct WriteSet {
     trees: Vec<HashMap<Vec<u8>, Option<Vec<u8>>>>,
-    len: usize,
 }
 
 impl Default for WriteSet {
     fn default() -> Self {
         WriteSet {
             trees: (0..Tree::ALL.len()).map(|_| HashMap::new()).collect(),
-            len: 0,
         }
     }
 }
@@ -54,34 +52,22 @@ impl WriteSet {
     }
 
     fn write(&mut self, tree: Tree, key: &[u8], value: Option<&[u8]>) {
-        let map = &mut self.trees[tree.index()];
-        match map.get_mut(key) {
-            Some(slot) => *slot = value.map(<[u8]>::to_vec),
-            None => {
-                map.insert(key.to_vec(), value.map(<[u8]>::to_vec));
-                self.len += 1;
-            }
-        }
+        self.trees[tree.index()].insert(key.to_vec(), value.map(<[u8]>::to_vec));
     }
 
     fn merge(&mut self, other: WriteSet) {
-        for (index, map) in other.trees.into_iter().enumerate() {
-            let into = &mut self.trees[index];
-            for (key, value) in map {
-                if into.insert(key, value).is_none() {
-                    self.len += 1;
-                }
-            }
+        for (into, map) in self.trees.iter_mut().zip(other.trees) {
+            into.extend(map);
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.trees.iter().all(HashMap::is_empty)
     }
 
     /// Distinct keys written or removed.
     pub fn len(&self) -> usize {
-        self.len
+        self.trees.iter().map(HashMap::len).sum()
     }
 
     /// The bytes of every key and value written: what applying the set adds, at most.
@@ -108,8 +94,15 @@ impl WriteSet {
     }
 }
 
-/// Reads the backend's committed state.
-pub type BackendRead<'a> = dyn Fn(Tree, &[u8]) -> Result<Option<Vec<u8>>, StoreError> + 'a;
+/// What the batcher needs of a backend.
+pub trait BatchBackend {
+    /// Reads committed state.
+    fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes one batch atomically: all of it survives a crash or none of it.
+    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError>;
+    /// Makes everything applied durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
 
 /// Where a batch's outcome is published to the writers waiting on it.
 type Outcome = Arc<OnceLock<Result<(), StoreError>>>;
@@ -150,14 +143,10 @@ impl Batcher {
     }
 
     /// Runs `work` against the overlay and returns once its writes are durable.
-    /// `apply` writes one batch atomically to the backend; `flush` makes everything
-    /// applied durable.
     pub fn transact_durable(
         &self,
-        read: &BackendRead<'_>,
+        backend: &dyn BatchBackend,
         work: &mut TxnWork<'_>,
-        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
-        flush: &dyn Fn() -> Result<(), StoreError>,
     ) -> Result<(), EngineError> {
         let mut state = self.lock();
         let own = {
@@ -165,27 +154,23 @@ impl Batcher {
                 own: WriteSet::default(),
                 pending: &state.pending,
                 committing: state.committing.as_deref(),
-                read,
+                backend,
             };
             work(&mut txn)?;
             txn.own
         };
         state.pending.merge(own);
         let outcome = state.pending_outcome.clone();
-        self.wait(state, &outcome, apply, flush)
+        self.wait(state, &outcome, backend)
             .map_err(EngineError::from)
     }
 
     /// Returns once everything committed before the call, and anything the backend
     /// was given directly, is durable.
-    pub fn flush(
-        &self,
-        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
-        flush: &dyn Fn() -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    pub fn flush(&self, backend: &dyn BatchBackend) -> Result<(), StoreError> {
         let state = self.lock();
         let outcome = state.pending_outcome.clone();
-        self.wait(state, &outcome, apply, flush)
+        self.wait(state, &outcome, backend)
     }
 
     /// Waits for `outcome`, leading the commit of the pending batch whenever no
@@ -194,8 +179,7 @@ impl Batcher {
         &'s self,
         mut state: MutexGuard<'s, State>,
         outcome: &Outcome,
-        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
-        flush: &dyn Fn() -> Result<(), StoreError>,
+        backend: &dyn BatchBackend,
     ) -> Result<(), StoreError> {
         let deadline = Instant::now() + self.stall_timeout;
         loop {
@@ -220,7 +204,7 @@ impl Batcher {
                     .unwrap_or_else(|poisoned| poisoned.into_inner().0);
                 continue;
             }
-            state = self.lead(state, apply, flush);
+            state = self.lead(state, backend);
         }
     }
 
@@ -232,8 +216,7 @@ impl Batcher {
     fn lead<'s>(
         &'s self,
         mut state: MutexGuard<'s, State>,
-        apply: &dyn Fn(&WriteSet) -> Result<(), StoreError>,
-        flush: &dyn Fn() -> Result<(), StoreError>,
+        backend: &dyn BatchBackend,
     ) -> MutexGuard<'s, State> {
         let batch = Arc::new(std::mem::take(&mut state.pending));
         let outcome = std::mem::take(&mut state.pending_outcome);
@@ -243,10 +226,10 @@ impl Batcher {
         let applied = if batch.is_empty() {
             Ok(())
         } else {
-            contain_panic(|| apply(&batch))
+            contain_panic(|| backend.apply(&batch))
         };
         let flushed = match &applied {
-            Ok(()) => contain_panic(flush),
+            Ok(()) => contain_panic(|| backend.flush()),
             Err(_) => Ok(()),
         };
 
@@ -292,7 +275,7 @@ struct OverlayTxn<'a> {
     own: WriteSet,
     pending: &'a WriteSet,
     committing: Option<&'a WriteSet>,
-    read: &'a BackendRead<'a>,
+    backend: &'a dyn BatchBackend,
 }
 
 impl Txn for OverlayTxn<'_> {
@@ -303,7 +286,7 @@ impl Txn for OverlayTxn<'_> {
                 return Ok(value.map(<[u8]>::to_vec));
             }
         }
-        (self.read)(tree, key).map_err(EngineError::from)
+        self.backend.read(tree, key).map_err(EngineError::from)
     }
 
     fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
@@ -321,20 +304,26 @@ impl Txn for OverlayTxn<'_> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     type Records = BTreeMap<(usize, Vec<u8>), Vec<u8>>;
 
-    /// A backend in memory that counts its applies and flushes.
+    /// Lets a test hold the backend's flush until it says so.
+    type Gate = Arc<(Mutex<bool>, Condvar)>;
+
+    /// A backend in memory that counts its applies and flushes, and fails, panics
+    /// or hangs on request.
     #[derive(Default)]
     struct MemoryBackend {
         data: Mutex<Records>,
         applies: AtomicU64,
         flushes: AtomicU64,
-        fail_applies: std::sync::atomic::AtomicBool,
+        fail_applies: AtomicBool,
+        panic_in_apply: AtomicBool,
+        hold_flush: Option<Gate>,
     }
 
-    impl MemoryBackend {
+    impl BatchBackend for MemoryBackend {
         fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(self
                 .data
@@ -345,6 +334,9 @@ mod tests {
         }
 
         fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+            if self.panic_in_apply.load(Ordering::SeqCst) {
+                panic!("a bug in the backend");
+            }
             if self.fail_applies.load(Ordering::SeqCst) {
                 return Err(StoreError::Backend("disk full".into()));
             }
@@ -364,26 +356,30 @@ mod tests {
 
         fn flush(&self) -> Result<(), StoreError> {
             self.flushes.fetch_add(1, Ordering::SeqCst);
+            if let Some(gate) = &self.hold_flush {
+                let (released, wake) = &**gate;
+                let mut released = released.lock().unwrap();
+                while !*released {
+                    released = wake.wait(released).unwrap();
+                }
+            }
             std::thread::sleep(std::time::Duration::from_millis(1));
             Ok(())
         }
+    }
 
+    impl MemoryBackend {
         fn increment(&self, batcher: &Batcher) -> Result<u64, EngineError> {
             let mut taken = 0;
-            batcher.transact_durable(
-                &|tree, key| self.read(tree, key),
-                &mut |txn| {
-                    let current = txn
-                        .get(Tree::Meta, b"n")?
-                        .map(|bytes| u64::from_be_bytes(bytes.try_into().unwrap()))
-                        .unwrap_or(0);
-                    taken = current + 1;
-                    txn.insert(Tree::Meta, b"n", &taken.to_be_bytes())?;
-                    txn.insert(Tree::Tickets, &taken.to_be_bytes(), b"ticket")
-                },
-                &|batch| self.apply(batch),
-                &|| self.flush(),
-            )?;
+            batcher.transact_durable(self, &mut |txn| {
+                let current = txn
+                    .get(Tree::Meta, b"n")?
+                    .map(|bytes| u64::from_be_bytes(bytes.try_into().unwrap()))
+                    .unwrap_or(0);
+                taken = current + 1;
+                txn.insert(Tree::Meta, b"n", &taken.to_be_bytes())?;
+                txn.insert(Tree::Tickets, &taken.to_be_bytes(), b"ticket")
+            })?;
             Ok(taken)
         }
     }
@@ -424,15 +420,10 @@ mod tests {
     fn a_failed_transaction_leaves_nothing_behind() {
         let backend = MemoryBackend::default();
         let batcher = Batcher::default();
-        let failed = batcher.transact_durable(
-            &|tree, key| backend.read(tree, key),
-            &mut |txn| {
-                txn.insert(Tree::Meta, b"n", &7u64.to_be_bytes())?;
-                Err(EngineError::Store(StoreError::Backend("refused".into())))
-            },
-            &|batch| backend.apply(batch),
-            &|| backend.flush(),
-        );
+        let failed = batcher.transact_durable(&backend, &mut |txn| {
+            txn.insert(Tree::Meta, b"n", &7u64.to_be_bytes())?;
+            Err(EngineError::Store(StoreError::Backend("refused".into())))
+        });
         assert!(failed.is_err());
         assert_eq!(backend.increment(&batcher).unwrap(), 1);
     }
@@ -455,50 +446,36 @@ mod tests {
         let backend = MemoryBackend::default();
         let batcher = Batcher::default();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _ = batcher.transact_durable(
-                &|tree, key| backend.read(tree, key),
-                &mut |txn| {
-                    txn.insert(Tree::Meta, b"n", &7u64.to_be_bytes())?;
-                    panic!("a bug in an operation");
-                },
-                &|batch| backend.apply(batch),
-                &|| backend.flush(),
-            );
+            let _ = batcher.transact_durable(&backend, &mut |txn| {
+                txn.insert(Tree::Meta, b"n", &7u64.to_be_bytes())?;
+                panic!("a bug in an operation");
+            });
         }));
         assert!(panicked.is_err());
         assert_eq!(backend.increment(&batcher).unwrap(), 1);
 
-        let failed = batcher.transact_durable(
-            &|tree, key| backend.read(tree, key),
-            &mut |txn| txn.insert(Tree::Meta, b"other", b"x"),
-            &|_| panic!("a bug in the backend"),
-            &|| backend.flush(),
-        );
+        backend.panic_in_apply.store(true, Ordering::SeqCst);
+        let failed =
+            batcher.transact_durable(&backend, &mut |txn| txn.insert(Tree::Meta, b"other", b"x"));
         assert!(failed.unwrap_err().to_string().contains("panicked"));
+        backend.panic_in_apply.store(false, Ordering::SeqCst);
         assert_eq!(backend.increment(&batcher).unwrap(), 2);
     }
 
     #[test]
     fn writers_behind_a_commit_that_hangs_get_an_error_in_time() {
-        let backend = Arc::new(MemoryBackend::default());
+        let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let backend = Arc::new(MemoryBackend {
+            hold_flush: Some(release.clone()),
+            ..MemoryBackend::default()
+        });
         let batcher = Arc::new(Batcher::new(Duration::from_millis(200)));
-        let release = Arc::new((Mutex::new(false), Condvar::new()));
         let hung_leader = {
-            let (backend, batcher, release) = (backend.clone(), batcher.clone(), release.clone());
+            let (backend, batcher) = (backend.clone(), batcher.clone());
             std::thread::spawn(move || {
-                batcher.transact_durable(
-                    &|tree, key| backend.read(tree, key),
-                    &mut |txn| txn.insert(Tree::Meta, b"first", b"1"),
-                    &|batch| backend.apply(batch),
-                    &|| {
-                        let (released, wake) = &*release;
-                        let mut released = released.lock().unwrap();
-                        while !*released {
-                            released = wake.wait(released).unwrap();
-                        }
-                        Ok(())
-                    },
-                )
+                batcher.transact_durable(backend.as_ref(), &mut |txn| {
+                    txn.insert(Tree::Meta, b"first", b"1")
+                })
             })
         };
         while backend.applies.load(Ordering::SeqCst) == 0 {

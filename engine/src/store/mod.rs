@@ -3,7 +3,8 @@
 //!
 //! Engine operations talk to [`Store`] and [`Txn`] only; `sled_store` is the one
 //! backend today. A second backend implements [`Store`], and can reuse
-//! [`batch::Batcher`] as long as it can apply one batch of writes atomically.
+//! [`batch::Batcher`] by implementing [`batch::BatchBackend`]: read, apply one batch
+//! of writes atomically, flush.
 
 pub mod batch;
 pub mod codec;

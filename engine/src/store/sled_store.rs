@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use super::batch::{Batcher, WriteSet};
+use super::batch::{BatchBackend, Batcher, WriteSet};
 use super::{Pair, Store, StoreError, Tree, TxnWork, SCHEMA_VERSION};
 use crate::error::EngineError;
 
@@ -68,7 +68,7 @@ impl SledStore {
     /// none of it. Only the batcher's leader calls this, so sled sees no conflicts.
     /// The transaction spans only the trees the batch writes to: sled prepares
     /// every tree it is given, which costs for all 28.
-    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+    fn apply_batch(&self, batch: &WriteSet) -> Result<(), StoreError> {
         self.check_free_space(batch)?;
         let touched: Vec<Tree> = batch.trees().collect();
         let sled_trees: Vec<sled::Tree> = touched
@@ -225,6 +225,20 @@ fn sled_error(error: sled::Error) -> StoreError {
     }
 }
 
+impl BatchBackend for SledStore {
+    fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(tree, key)
+    }
+
+    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+        self.apply_batch(batch)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        SledStore::flush(self)
+    }
+}
+
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.tree(tree)
@@ -265,17 +279,11 @@ impl Store for SledStore {
     }
 
     fn transact_durable(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {
-        self.batcher.transact_durable(
-            &|tree, key| self.get(tree, key),
-            work,
-            &|batch| self.apply(batch),
-            &|| self.flush(),
-        )
+        self.batcher.transact_durable(self, work)
     }
 
     fn durable(&self) -> Result<(), StoreError> {
-        self.batcher
-            .flush(&|batch| self.apply(batch), &|| self.flush())
+        self.batcher.flush(self)
     }
 
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
