@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use kontor_engine::ops::jobs::{AutoClose, Job};
+use kontor_engine::ops::jobs::{AutoClose, Job, JobSettings, RemindSignatures};
 use kontor_engine::Engine;
 
 use crate::config::Config;
@@ -49,10 +49,16 @@ pub fn schedule(config: &Config) -> Result<Vec<ScheduledJob>, String> {
         .collect()
 }
 
-pub fn auto_close_settings(config: &Config) -> AutoClose {
-    AutoClose {
-        remind_days: config.schedule.auto_close.remind_days,
-        close_days: config.schedule.auto_close.close_days,
+pub fn job_settings(config: &Config) -> JobSettings {
+    JobSettings {
+        auto_close: AutoClose {
+            remind_days: config.schedule.auto_close.remind_days,
+            close_days: config.schedule.auto_close.close_days,
+        },
+        remind_signatures: RemindSignatures {
+            after_days: config.schedule.remind_signatures.after_days,
+            ..RemindSignatures::default()
+        },
     }
 }
 
@@ -68,7 +74,7 @@ pub fn missed(schedule: &cron::Schedule, last_run: DateTime<Utc>, now: DateTime<
 pub async fn run(
     engine: Arc<Engine>,
     jobs: Vec<ScheduledJob>,
-    auto_close: AutoClose,
+    auto_close: JobSettings,
     mut stop: watch::Receiver<bool>,
 ) {
     let now = engine.clock().now();
@@ -124,7 +130,7 @@ pub async fn run(
 }
 
 /// Runs `job` off the async workers and records the run for `due_at`.
-async fn run_one(engine: &Arc<Engine>, job: Job, auto_close: AutoClose, due_at: DateTime<Utc>) {
+async fn run_one(engine: &Arc<Engine>, job: Job, auto_close: JobSettings, due_at: DateTime<Utc>) {
     let outcome = {
         let engine = engine.clone();
         tokio::task::spawn_blocking(move || engine.run_job(job, auto_close)).await

@@ -81,7 +81,7 @@ pub fn run_job_now(
     engine.set_clock(Arc::new(kontor_engine::clock::FixedClock::new(now)));
     engine.enable_notifications(email_templates);
     let report = engine
-        .run_job(job, crate::scheduler::auto_close_settings(config))
+        .run_job(job, crate::scheduler::job_settings(config))
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     Ok(report.to_string())
 }
@@ -162,7 +162,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(crate::scheduler::run(
         engine.clone(),
         jobs,
-        crate::scheduler::auto_close_settings(&config),
+        crate::scheduler::job_settings(&config),
         stopped.clone(),
     ));
     tokio::spawn(async move {

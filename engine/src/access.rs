@@ -3,7 +3,10 @@
 
 use crate::ids::{CompanyId, ContactId};
 use crate::links::{LinkClaims, LinkScope};
-use crate::model::{Company, CompanyKind, Contact, ContactRole, Permissions, RecordRef, Ticket};
+use crate::model::{
+    Company, CompanyKind, Contact, ContactRole, Permissions, RecordKind, RecordRef,
+};
+use crate::records::{Audience, RecordHead};
 
 /// Something someone wants to do, with the records the rule needs to see.
 #[derive(Debug)]
@@ -15,12 +18,12 @@ pub enum Action<'a> {
         target_company: &'a Company,
         to: &'a Permissions,
     },
-    /// A contact looks at a ticket (portal, links, search).
-    ViewTicket {
+    /// A contact looks at any record (portal, links, search), of any kind.
+    ViewRecord {
         viewer: &'a Contact,
         viewer_company: &'a Company,
-        ticket: &'a Ticket,
-        ticket_company: Option<&'a Company>,
+        record: &'a RecordHead,
+        record_company: Option<&'a Company>,
     },
     /// The holder of a magic link's session looks at `record`: a view or sign link
     /// opens exactly the record it names.
@@ -59,9 +62,98 @@ pub fn contact_scope(contact: &Contact, company: &Company) -> ContactScope {
     }
 }
 
+/// Who may see a record, as tokens: the search index stores them with the record
+/// and matches them against a viewer's [`viewer_tokens`], and [`decide`] compares the
+/// same two sets, so the portal, links and search apply one rule.
+/// `more_contacts` are contacts on the record beyond its own (a ticket's CC'd).
+pub fn audience_tokens(
+    record: &RecordHead,
+    company: Option<&Company>,
+    more_contacts: &[ContactId],
+) -> Vec<String> {
+    let audience = crate::records::spec(record.record.kind).map(|spec| spec.audience());
+    let mut tokens = Vec::new();
+    match audience {
+        Some(Audience::Requester) => {
+            tokens.extend(record.contact_id.map(|id| format!("c:{id}")));
+            tokens.extend(more_contacts.iter().map(|id| format!("c:{id}")));
+            tokens.extend(record.company_id.map(|id| format!("m:{id}")));
+            tokens.extend(
+                company
+                    .and_then(|c| c.reseller_id)
+                    .map(|id| format!("r:{id}")),
+            );
+        }
+        Some(Audience::SignerAndManagers) => {
+            tokens.extend(record.contact_id.map(|id| format!("c:{id}")));
+            tokens.extend(record.company_id.map(|id| format!("m:{id}")));
+        }
+        Some(Audience::Permission(_)) => {
+            tokens.extend(
+                record
+                    .company_id
+                    .map(|id| format!("p:{}:{id}", record.record.kind.as_str())),
+            );
+        }
+        None => {}
+    }
+    tokens
+}
+
+/// What a contact may see, as the tokens [`audience_tokens`] gives records: its own
+/// records; as a manager with the portal, its company's (documents and tickets);
+/// as a reseller's manager, its customers' tickets; and each commercial kind it
+/// holds the permission for, unless its company buys through a reseller.
+pub fn viewer_tokens(contact: &Contact, company: &Company) -> Vec<String> {
+    let scope = contact_scope(contact, company);
+    let mut tokens = vec![format!("c:{}", contact.id)];
+    if scope.sees_company {
+        tokens.push(format!("m:{}", company.id));
+    }
+    if scope.sees_reseller_customers {
+        tokens.push(format!("r:{}", company.id));
+    }
+    if company.reseller_id.is_none() && contact.permissions.portal {
+        for kind in RecordKind::RECORDS {
+            let granted = crate::records::spec(kind).is_some_and(|spec| match spec.audience() {
+                Audience::Permission(holds) => holds(&contact.permissions),
+                _ => false,
+            });
+            if granted {
+                tokens.push(format!("p:{}:{}", kind.as_str(), company.id));
+            }
+        }
+    }
+    tokens
+}
+
 /// The one access decision.
 pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
     match action {
+        Action::ViewRecord {
+            viewer,
+            viewer_company,
+            record,
+            record_company,
+        } => {
+            let audience = audience_tokens(record, *record_company, &[]);
+            let sees = viewer_tokens(viewer, viewer_company)
+                .iter()
+                .any(|token| audience.contains(token));
+            if sees {
+                Ok(())
+            } else {
+                Err(Denied {
+                    code: "forbidden",
+                    message: format!(
+                        "{} may not see {} {}",
+                        viewer.id,
+                        record.record.kind,
+                        crate::records::display_id(record.record)
+                    ),
+                })
+            }
+        }
         Action::ChangePermissions {
             requested_by,
             target,
@@ -96,26 +188,6 @@ pub fn decide(action: &Action<'_>) -> Result<(), Denied> {
                 Err(Denied {
                     code: "forbidden",
                     message: "this link does not open that record".into(),
-                })
-            }
-        }
-        Action::ViewTicket {
-            viewer,
-            viewer_company,
-            ticket,
-            ticket_company,
-        } => {
-            let scope = contact_scope(viewer, viewer_company);
-            let own = ticket.requester.contact_id == Some(viewer.id);
-            let same_company = scope.sees_company && ticket.company_id == Some(viewer.company_id);
-            let reseller_of_ticket = scope.sees_reseller_customers
-                && ticket_company.and_then(|c| c.reseller_id) == Some(viewer_company.id);
-            if own || same_company || reseller_of_ticket {
-                Ok(())
-            } else {
-                Err(Denied {
-                    code: "forbidden",
-                    message: format!("{} may not see ticket {}", viewer.id, ticket.number),
                 })
             }
         }

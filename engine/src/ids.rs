@@ -90,6 +90,26 @@ record_id!(
     TicketId, "tk_", "ticket"
 );
 record_id!(
+    /// A document to sign.
+    DocumentId, "doc_", "document"
+);
+record_id!(
+    /// A quote (offer) to a customer.
+    QuoteId, "qt_", "quote"
+);
+record_id!(
+    /// An order, made by accepting a quote.
+    OrderId, "or_", "order"
+);
+record_id!(
+    /// An invoice from the back office.
+    InvoiceId, "inv_", "invoice"
+);
+record_id!(
+    /// A subscription of modules.
+    SubscriptionId, "sub_", "subscription"
+);
+record_id!(
     /// One entry of a record's history.
     HistoryId, "h_", "history entry"
 );

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
-use crate::ids::{ContactId, TicketId};
+use crate::ids::ContactId;
 use crate::model::{RecordKind, RecordRef};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -159,35 +159,68 @@ impl KeyRing {
         Some(mac.finalize().into_bytes().into())
     }
 
-    /// The token in a ticket's reply address: the ticket number and a tag only we can
-    /// make, so a guessed `+<number>` address threads nothing.
-    pub fn reply_token(&self, ticket_id: TicketId, number: u64) -> String {
+    /// The token in a record's reply address: the record and a tag only we can make,
+    /// so a guessed `+<number>` address threads nothing. A ticket's token is its
+    /// number (`42-1a2b3c4d5e`, as before the other kinds existed); another kind's
+    /// starts with its letter (`q17-…`).
+    pub fn reply_token(&self, record: RecordRef) -> String {
         let tag = self
-            .sign_with(&self.active, format!("reply:{}", ticket_id.0).as_bytes())
+            .sign_with(&self.active, reply_message(record).as_bytes())
             .map(|mac| hex::encode(&mac[..5]))
             .unwrap_or_default();
-        format!("{number}-{tag}")
+        format!("{}{}-{tag}", reply_letter(record.kind), record.id)
     }
 
-    /// The ticket number of a reply token, if any key of the ring made it.
-    pub fn verify_reply_token(
-        &self,
-        token: &str,
-        ticket_id_of: impl Fn(u64) -> Option<TicketId>,
-    ) -> Option<TicketId> {
-        let (number, tag) = token.split_once('-')?;
-        let number: u64 = number.parse().ok()?;
-        let ticket_id = ticket_id_of(number)?;
+    /// The record a reply token names, if a key of the ring made the token.
+    pub fn verify_reply_token(&self, token: &str) -> Option<RecordRef> {
+        let (name, tag) = token.split_once('-')?;
+        let digits_at = name.find(|c: char| c.is_ascii_digit())?;
+        let (letter, digits) = name.split_at(digits_at);
+        let letter = letter.to_ascii_lowercase();
+        let kind = RecordKind::ALL
+            .into_iter()
+            .find(|kind| *kind != RecordKind::Company && reply_letter(*kind) == letter)?;
+        let record = RecordRef {
+            kind,
+            id: digits.parse().ok()?,
+        };
         let expected_tag = hex::decode(tag.to_ascii_lowercase()).ok()?;
-        let message = format!("reply:{}", ticket_id.0);
+        if expected_tag.len() != 5 {
+            return None;
+        }
+        let message = reply_message(record);
         self.keys.keys().find_map(|key_id| {
             let mac = self.sign_with(key_id, message.as_bytes())?;
-            (mac.get(..expected_tag.len()) == Some(expected_tag.as_slice())
-                && expected_tag.len() == 5)
-                .then_some(ticket_id)
+            (mac.get(..5) == Some(expected_tag.as_slice())).then_some(record)
         })
     }
 }
+
+/// The letter a kind's reply tokens start with; tickets have none.
+fn reply_letter(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Ticket => "",
+        RecordKind::Document => "d",
+        RecordKind::Quote => "q",
+        RecordKind::Order => "o",
+        RecordKind::Invoice => "i",
+        RecordKind::Subscription => "s",
+        RecordKind::Company => "c",
+    }
+}
+
+/// What a reply token's tag signs. Tickets keep the message of their first tokens,
+/// so addresses in mail already sent still thread.
+fn reply_message(record: RecordRef) -> String {
+    match record.kind {
+        RecordKind::Ticket => format!("reply:{}", record.id),
+        other => format!("reply:{}:{}", other.as_str(), record.id),
+    }
+}
+
+/// The purpose magic links and their sessions are signed for; other tokens made
+/// with the same keys (reply tokens) cannot pass as links.
+pub const LINK_PURPOSE: &str = "link";
 
 /// What a magic link lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -301,6 +301,43 @@ impl RecordKind {
     pub fn parse(input: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == input)
     }
+
+    /// The kinds a customer acts on (every kind but the company): the portal's
+    /// menus, the API's `{kinds}`, search's `kind=`.
+    pub const RECORDS: [RecordKind; 6] = [
+        RecordKind::Ticket,
+        RecordKind::Document,
+        RecordKind::Quote,
+        RecordKind::Order,
+        RecordKind::Invoice,
+        RecordKind::Subscription,
+    ];
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind name that names no record kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown kind '{0}': expected one of ticket, document, quote, order, invoice, subscription"
+)]
+pub struct UnknownRecordKind(pub String);
+
+impl std::str::FromStr for RecordKind {
+    type Err = UnknownRecordKind;
+
+    /// One of [`RecordKind::RECORDS`], case-insensitively (`kind:Ticket` works).
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let lower = input.to_ascii_lowercase();
+        RecordKind::RECORDS
+            .into_iter()
+            .find(|kind| kind.as_str() == lower)
+            .ok_or_else(|| UnknownRecordKind(input.to_string()))
+    }
 }
 
 /// A record that history entries belong to: the history is generic over records.
@@ -370,6 +407,20 @@ pub struct HistoryEntry {
     pub author: Author,
     pub visibility: Visibility,
     pub body: EntryBody,
+    /// The previous entry's `hash` (64 zeros for the first): the tamper-evident chain
+    /// (`chain.rs`).
+    #[serde(default)]
+    pub prev_hash: String,
+    /// Hex SHA-256 over `prev_hash` and this entry's canonical JSON without both hashes.
+    #[serde(default)]
+    pub hash: String,
+}
+
+/// The end of a record's history chain: what the next entry links to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryHead {
+    pub hash: String,
+    pub entries: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -421,8 +472,39 @@ pub enum Event {
         ticket_id: TicketId,
         number: u64,
     },
-    /// `auto_close` reminded the customer that the ticket waits on them.
+    /// `auto_close` reminded the customer that the ticket waits on them, or
+    /// `remind_signatures` the signer of a document.
     Reminded,
+    /// A document or quote was mailed to its contact.
+    Sent,
+    /// A document was signed; `sha256` names what was signed.
+    Signed {
+        sha256: String,
+    },
+    /// A quote was accepted and signed; the order it made.
+    Accepted {
+        sha256: String,
+        order_id: crate::ids::OrderId,
+    },
+    /// The customer declined a quote, and why.
+    Declined {
+        reason: String,
+    },
+    /// A quote passed its `valid_until` unanswered.
+    Expired,
+    /// A document, quote, order, invoice or subscription was cancelled or ended.
+    Cancelled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// An invoice was paid.
+    Paid,
+    /// A subscription's modules were replaced: what came and what went
+    /// (`CODE` for a module, `CODE/component` for a component).
+    ModulesChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
 }
 
 /// An attachment's metadata; its bytes are stored once per content hash.
@@ -501,10 +583,17 @@ pub enum NoticeKind {
     StaffCustomerReplied,
     /// To staff: a ticket was assigned to you (or created for you).
     StaffTicketAssigned,
+    /// To a record's contact: a public staff message on a document, quote, order,
+    /// invoice or subscription.
+    RecordMessage,
+    /// To the quote's staff member: the customer declined it, and why.
+    QuoteDeclined,
+    /// To a signer: the document still waits for a signature (a fresh sign link).
+    SignReminder,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 13] = [
+    pub const ALL: [NoticeKind; 16] = [
         NoticeKind::TicketCreated,
         NoticeKind::StaffMessage,
         NoticeKind::WaitingOnCustomer,
@@ -518,6 +607,9 @@ impl NoticeKind {
         NoticeKind::InvoiceIssued,
         NoticeKind::StaffCustomerReplied,
         NoticeKind::StaffTicketAssigned,
+        NoticeKind::RecordMessage,
+        NoticeKind::QuoteDeclined,
+        NoticeKind::SignReminder,
     ];
 
     /// The template name.
@@ -536,13 +628,16 @@ impl NoticeKind {
             NoticeKind::InvoiceIssued => "invoice_issued",
             NoticeKind::StaffCustomerReplied => "staff_customer_replied",
             NoticeKind::StaffTicketAssigned => "staff_ticket_assigned",
+            NoticeKind::RecordMessage => "record_message",
+            NoticeKind::QuoteDeclined => "quote_declined",
+            NoticeKind::SignReminder => "sign_reminder",
         }
     }
 
     /// Written by a machine, not a person: carries `Auto-Submitted: auto-generated`
     /// and counts against the loop guard. A staff member's message is a person's.
     pub fn is_automatic(self) -> bool {
-        self != NoticeKind::StaffMessage
+        !matches!(self, NoticeKind::StaffMessage | NoticeKind::RecordMessage)
     }
 }
 

@@ -9,9 +9,12 @@ use serde::Serialize;
 
 use crate::error::EngineError;
 use crate::ids::HistoryId;
-use crate::model::{Author, Change, ChangeOp, EntryBody, HistoryEntry, RecordRef, Visibility};
+use crate::model::{
+    Author, Change, ChangeOp, EntryBody, HistoryEntry, HistoryHead, RecordRef, Visibility,
+};
 use crate::store::codec::{decode, encode};
-use crate::store::{Tree, Txn};
+use crate::store::tables::{HistoryKey, Reader, StoreReader, Writer, HISTORY, HISTORY_HEADS};
+use crate::store::{Pair, Tree, Txn};
 use crate::Engine;
 
 /// Names of the sequences kept in the meta tree.
@@ -115,18 +118,49 @@ impl Tx<'_> {
         body: EntryBody,
     ) -> Result<HistoryEntry, EngineError> {
         let id = HistoryId(self.next_id()?);
-        let entry = HistoryEntry {
+        let mut entry = HistoryEntry {
             id,
             record,
             at: self.now,
             author,
             visibility,
             body,
+            prev_hash: String::new(),
+            hash: String::new(),
         };
-        let key = crate::store::trees::key_of(&[&record.key_prefix(), &id.key()]);
-        self.put(Tree::History, &key, &entry)?;
+        let head = HISTORY_HEADS.get(self, &record)?;
+        let prev_hash = head
+            .as_ref()
+            .map_or(crate::chain::GENESIS, |head| head.hash.as_str());
+        crate::chain::seal(prev_hash, &mut entry);
+        let head = HistoryHead {
+            hash: entry.hash.clone(),
+            entries: head.map_or(0, |head| head.entries) + 1,
+        };
+        HISTORY.put(self, &HistoryKey { record, entry: id }, &entry)?;
+        HISTORY_HEADS.put(self, &record, &head)?;
         self.log(record, ChangeOp::HistoryAppended)?;
         Ok(entry)
+    }
+}
+
+impl Reader for Tx<'_> {
+    fn read_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        self.txn.get(tree, key)
+    }
+
+    fn scan_raw(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, EngineError> {
+        self.txn.scan_prefix(tree, prefix)
+    }
+}
+
+impl Writer for Tx<'_> {
+    fn write_raw(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
+        self.txn.insert(tree, key, value)
+    }
+
+    fn remove_raw(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError> {
+        self.txn.remove(tree, key)
     }
 }
 
@@ -160,6 +194,11 @@ impl Engine {
                 "transaction finished without a result".into(),
             ))
         })
+    }
+
+    /// The committed state, for typed tables outside a transaction.
+    pub(crate) fn reader(&self) -> StoreReader<'_> {
+        StoreReader(self.store.as_ref())
     }
 
     /// Reads one record outside a transaction.

@@ -12,6 +12,7 @@ mod jobs;
 mod mail_round_trip;
 mod outbound;
 mod parties;
+mod records;
 mod search;
 mod smtp_client;
 mod smtp_sink;

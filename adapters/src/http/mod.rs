@@ -9,6 +9,8 @@ mod links;
 mod openapi;
 pub mod pages;
 mod parties;
+pub mod record_wire;
+pub mod records;
 mod search;
 mod tickets;
 pub mod webhooks;
@@ -80,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(parties::routes())
         .merge(tickets::routes())
+        .merge(records::routes())
         .merge(search::routes())
         .merge(links::api_routes())
         .merge(inbound::routes())

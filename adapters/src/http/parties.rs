@@ -11,7 +11,7 @@ use kontor_engine::ops::parties::{NewCompany, NewContact, NewStaff};
 use kontor_engine::ops::PageRequest;
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{parse_json, ApiJson, ApiQuery, RawBody};
 use super::wire::*;
 use super::{parse_id, AppState};
 
@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/contacts", post(create_contact).get(list_contacts))
         .route("/contacts/{id}", get(get_contact))
         .route("/contacts/{id}/permissions", put(set_permissions))
+        .route("/contacts/{id}/login-link", post(send_login_link))
         .route("/staff", post(create_staff).get(list_staff))
         .route("/staff/{id}", get(get_staff))
 }
@@ -211,6 +212,33 @@ pub async fn set_permissions(
         .await?;
     Ok(Json(contact.into()))
 }
+
+/// Mails the contact a login link (support sending the access details again); 422
+/// `no_portal_access` without the `portal` permission. The body is empty or `{}`.
+#[utoipa::path(post, path = "/api/v1/contacts/{id}/login-link", tag = "parties",
+    responses((status = 202, description = "the login link is queued"), (status = 404, body = ErrorJson), (status = 422, body = ErrorJson)))]
+pub async fn send_login_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawBody(bytes): RawBody,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let id: ContactId = parse_id(&id, "contact", None)?;
+    if !bytes.iter().all(u8::is_ascii_whitespace) {
+        let _: EmptyJson = parse_json(&bytes)?;
+    }
+    state
+        .run(move |engine| engine.send_login_link_to(id))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"status": "queued"})),
+    ))
+}
+
+/// `{}`: an action without fields.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyJson {}
 
 #[utoipa::path(post, path = "/api/v1/staff", tag = "parties", request_body = NewStaffJson,
     responses((status = 201, body = StaffJson), (status = 400, body = ErrorJson), (status = 409, body = ErrorJson)))]

@@ -446,6 +446,17 @@ pub struct EventJson {
     pub ticket_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub number: Option<u64>,
+    /// What a `signed` or `accepted` event's signature binds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The order an `accepted` quote made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// What `modules_changed` added and removed (`CODE`, `CODE/component`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -467,6 +478,10 @@ pub struct HistoryItemJson {
     pub date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threaded_by: Option<String>,
+    /// The tamper-evident chain: the previous entry's hash (64 zeros for the first)
+    /// and this entry's.
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 impl HistoryItemJson {
@@ -506,6 +521,8 @@ impl HistoryItemJson {
             minutes: None,
             date: None,
             threaded_by: None,
+            prev_hash: entry.prev_hash,
+            hash: entry.hash,
         };
         match entry.body {
             EntryBody::Message {
@@ -555,6 +572,10 @@ fn event_json(event: Event) -> EventJson {
         reason: None,
         ticket_id: None,
         number: None,
+        sha256: None,
+        order_id: None,
+        added: None,
+        removed: None,
     };
     let value = |v: String| Some(serde_json::Value::String(v));
     match event {
@@ -596,6 +617,31 @@ fn event_json(event: Event) -> EventJson {
             json.number = Some(number);
         }
         Event::Reminded => json.event_type = "reminded",
+        Event::Sent => json.event_type = "sent",
+        Event::Signed { sha256 } => {
+            json.event_type = "signed";
+            json.sha256 = Some(sha256);
+        }
+        Event::Accepted { sha256, order_id } => {
+            json.event_type = "accepted";
+            json.sha256 = Some(sha256);
+            json.order_id = Some(order_id.to_string());
+        }
+        Event::Declined { reason } => {
+            json.event_type = "declined";
+            json.reason = Some(reason);
+        }
+        Event::Expired => json.event_type = "expired",
+        Event::Cancelled { reason } => {
+            json.event_type = "cancelled";
+            json.reason = reason;
+        }
+        Event::Paid => json.event_type = "paid",
+        Event::ModulesChanged { added, removed } => {
+            json.event_type = "modules_changed";
+            json.added = Some(added);
+            json.removed = Some(removed);
+        }
     }
     json
 }

@@ -26,13 +26,14 @@ use crate::model::{
     Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket, TicketStatus, Visibility,
 };
 use crate::ops::tickets::{
-    change_status, load_ticket, remember_message_id, requester_author, requester_of, save_ticket,
-    TicketDraft,
+    change_status, load_ticket, requester_author, requester_of, save_ticket, TicketDraft,
 };
 use crate::ops::{paginate, Page, PageRequest};
 use crate::store::codec::decode;
+use crate::store::tables::TICKETS;
 use crate::store::trees::key_of;
 use crate::store::Tree;
+use crate::threads::remember_message_id;
 use crate::tx::Tx;
 use crate::validate::EmailAddress;
 use crate::Engine;
@@ -272,9 +273,18 @@ impl Engine {
         if self.is_our_address(&mail.from) || self.over_sender_rate(tx, &mail.from)? {
             return Ok(no_ticket(IntakeOutcome::Loop));
         }
-        if let Some((ticket, rule)) = self.find_thread(tx, mail, &received.mail.envelope_to)? {
-            if is_participant(tx, &ticket, &mail.from)? {
-                return self.append_reply(tx, mail, ticket, rule);
+        if let Some((record, rule)) = self.find_thread(tx, mail, &received.mail.envelope_to)? {
+            let head = crate::records::head_of(tx, record)?;
+            if is_participant(tx, &head, &mail.from)? {
+                // Tickets have a workflow a reply moves (reopen, waiting → in
+                // progress); every other kind takes the reply into its history.
+                if let Some(ticket) = TICKETS
+                    .get(tx, &TicketId(record.id))?
+                    .filter(|_| record.kind == crate::model::RecordKind::Ticket)
+                {
+                    return self.append_reply(tx, mail, ticket, rule);
+                }
+                return self.append_record_reply(tx, mail, &head, rule);
             }
         }
         let (ticket, _) = self.open_ticket(tx, mail, None)?;
@@ -300,15 +310,15 @@ impl Engine {
         Ok(count > u64::from(self.config().max_per_sender_per_hour))
     }
 
-    /// The ticket a message replies to and the rule that found it, trying the
+    /// The record a message replies to and the rule that found it, trying the
     /// plus-token, then In-Reply-To/References, then the body marker, then the
-    /// subject tag.
+    /// subject tag (tickets only).
     fn find_thread(
         &self,
         tx: &mut Tx<'_>,
         mail: &ParsedMail,
         envelope_to: &[String],
-    ) -> Result<Option<(Ticket, &'static str)>, EngineError> {
+    ) -> Result<Option<(RecordRef, &'static str)>, EngineError> {
         let mut addresses: Vec<String> = envelope_to.iter().map(|a| a.to_lowercase()).collect();
         addresses.extend(mail.recipients.iter().map(|a| a.as_str().to_string()));
         let prefix = format!("{}+", self.config().mailbox.to_lowercase());
@@ -320,48 +330,84 @@ impl Engine {
                 continue;
             }
             if let Some(token) = local.strip_prefix(&prefix) {
-                if let Some(ticket) = self.ticket_of_token(tx, token)? {
-                    return Ok(Some((ticket, BY_TOKEN)));
+                if let Some(record) = self.record_of_token(tx, token)? {
+                    return Ok(Some((record, BY_TOKEN)));
                 }
             }
         }
         for id in &mail.thread_ids {
-            if let Some(bytes) = tx.get_raw(Tree::MessageIds, id.as_bytes())? {
-                if let Some(ticket_id) = TicketId::from_key(&bytes) {
-                    if let Some(ticket) = tx.get(Tree::Tickets, &ticket_id.key())? {
-                        return Ok(Some((ticket, BY_REFERENCES)));
-                    }
+            if let Some(record) = crate::threads::record_of_message_id(tx, id)? {
+                if crate::records::spec_of(record.kind)?
+                    .head(tx, record.id)?
+                    .is_some()
+                {
+                    return Ok(Some((record, BY_REFERENCES)));
                 }
             }
         }
         for token in crate::links::find_markers(&mail.full_text) {
-            if let Some(ticket) = self.ticket_of_token(tx, token)? {
-                return Ok(Some((ticket, BY_MARKER)));
+            if let Some(record) = self.record_of_token(tx, token)? {
+                return Ok(Some((record, BY_MARKER)));
             }
         }
         if let Some(number) = subject_tag_number(&mail.subject) {
             if let Some(ticket) = ticket_by_number(tx, number)? {
-                return Ok(Some((ticket, BY_SUBJECT_TAG)));
+                return Ok(Some((RecordRef::ticket(ticket.id), BY_SUBJECT_TAG)));
             }
         }
         Ok(None)
     }
 
-    /// The ticket a reply token names, if one of our keys made the token.
-    fn ticket_of_token(&self, tx: &mut Tx<'_>, token: &str) -> Result<Option<Ticket>, EngineError> {
-        let Some(number) = token
-            .split_once('-')
-            .and_then(|(number, _)| number.parse::<u64>().ok())
-        else {
+    /// The record a reply token names, if one of our keys made the token and the
+    /// record exists.
+    fn record_of_token(
+        &self,
+        tx: &mut Tx<'_>,
+        token: &str,
+    ) -> Result<Option<RecordRef>, EngineError> {
+        let Some(record) = self.keys().verify_reply_token(token) else {
             return Ok(None);
         };
-        let Some(ticket) = ticket_by_number(tx, number)? else {
-            return Ok(None);
-        };
-        let verified = self
-            .keys()
-            .verify_reply_token(token, |n| (n == number).then_some(ticket.id));
-        Ok(verified.map(|_| ticket))
+        let exists = crate::records::spec(record.kind)
+            .map(|spec| spec.head(tx, record.id))
+            .transpose()?
+            .flatten()
+            .is_some();
+        Ok(exists.then_some(record))
+    }
+
+    /// A participant's reply to a record other than a ticket: appended to its
+    /// history, and its staff member told.
+    fn append_record_reply(
+        &self,
+        tx: &mut Tx<'_>,
+        mail: &ParsedMail,
+        head: &crate::records::RecordHead,
+        rule: &'static str,
+    ) -> Result<IntakeResult, EngineError> {
+        let author = author_of(tx, mail)?;
+        let spec = crate::records::spec_of(head.record.kind)?;
+        spec.touch(tx, head.record.id, None)?;
+        let attachments = crate::ops::attachments::store_all(tx, &mail.attachments)?;
+        tx.append_history(
+            head.record,
+            author,
+            Visibility::Public,
+            EntryBody::Message {
+                text: mail.new_text.clone(),
+                attachments,
+                threaded_by: Some(rule.to_string()),
+            },
+        )?;
+        if let Some(id) = &mail.message_id {
+            crate::threads::remember_message_id(tx, id, head.record)?;
+        }
+        Ok(IntakeResult {
+            outcome: IntakeOutcome::Appended,
+            ticket_id: None,
+            number: None,
+            quarantine_id: None,
+        })
     }
 
     /// A participant's reply: appended, and the status follows (waiting → in
@@ -419,7 +465,7 @@ impl Engine {
             },
         )?;
         if let Some(id) = &mail.message_id {
-            remember_message_id(tx, id, ticket.id)?;
+            remember_message_id(tx, id, RecordRef::ticket(ticket.id))?;
         }
         if outcome == IntakeOutcome::Reopened {
             hooks::reopened(self, tx, &current, &entry)?;
@@ -489,7 +535,7 @@ impl Engine {
             }
         }
         if let Some(id) = &mail.message_id {
-            remember_message_id(tx, id, ticket.id)?;
+            remember_message_id(tx, id, RecordRef::ticket(ticket.id))?;
         }
         hooks::ticket_opened(self, tx, &ticket, &entry)?;
         Ok((ticket, entry))
@@ -503,30 +549,35 @@ impl Engine {
         mail: &ParsedMail,
         info: &text::BounceInfo,
     ) -> Result<IntakeResult, EngineError> {
-        let mut ticket_id = None;
         let returned = info
             .original_message_id
             .iter()
-            .map(|id| crate::ops::tickets::normalize_message_id(id))
+            .map(|id| crate::threads::normalize_message_id(id))
             .chain(mail.thread_ids.iter().cloned());
+        let mut record = None;
         for id in returned {
-            if let Some(bytes) = tx.get_raw(Tree::MessageIds, id.as_bytes())? {
-                ticket_id = TicketId::from_key(&bytes);
-                if ticket_id.is_some() {
-                    break;
-                }
+            record = crate::threads::record_of_message_id(tx, &id)?;
+            if record.is_some() {
+                break;
             }
         }
-        if ticket_id.is_none() {
+        if record.is_none() {
             for token in crate::links::find_markers(&mail.full_text) {
-                if let Some(ticket) = self.ticket_of_token(tx, token)? {
-                    ticket_id = Some(ticket.id);
+                record = self.record_of_token(tx, token)?;
+                if record.is_some() {
                     break;
                 }
             }
         }
-        let ticket = match ticket_id {
-            Some(id) => tx.get::<Ticket>(Tree::Tickets, &id.key())?,
+        let record = match record {
+            Some(record) => crate::records::spec_of(record.kind)?.head(tx, record.id)?,
+            None => None,
+        };
+        let ticket = match record
+            .as_ref()
+            .filter(|head| head.record.kind == crate::model::RecordKind::Ticket)
+        {
+            Some(head) => TICKETS.get(tx, &TicketId(head.record.id))?,
             None => None,
         };
         for failed in &info.failed_recipients {
@@ -534,9 +585,9 @@ impl Engine {
                 continue;
             };
             crate::ops::bounces::mark_bouncing(tx, &address, "delivery failed (DSN)")?;
-            if let Some(ticket) = &ticket {
+            if let Some(head) = &record {
                 tx.append_history(
-                    RecordRef::ticket(ticket.id),
+                    head.record,
                     Author::System,
                     Visibility::Internal,
                     EntryBody::Event(Event::Bounced { address }),
@@ -603,7 +654,7 @@ fn lenient_message_id(raw: &[u8]) -> Option<String> {
         .take_while(|line| !line.trim().is_empty())
         .filter_map(|line| line.split_once(':'))
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("message-id"))
-        .map(|(_, value)| crate::ops::tickets::normalize_message_id(value))
+        .map(|(_, value)| crate::threads::normalize_message_id(value))
         .filter(|id| !id.is_empty())
 }
 
@@ -685,7 +736,7 @@ fn author_of(tx: &mut Tx<'_>, mail: &ParsedMail) -> Result<Author, EngineError> 
         .and_then(|bytes| crate::ids::StaffId::from_key(&bytes));
     if let Some(staff_id) = staff_id {
         if let Some(staff) = tx.get::<crate::model::Staff>(Tree::Staff, &staff_id.key())? {
-            return Ok(crate::ops::tickets::staff_author(&staff));
+            return Ok(crate::records::verbs::staff_author(&staff));
         }
     }
     let contact = contact_by_email(tx, &mail.from)?;
@@ -697,14 +748,14 @@ fn author_of(tx: &mut Tx<'_>, mail: &ParsedMail) -> Result<Author, EngineError> 
     Ok(requester_author(&requester))
 }
 
-/// CONTRACT.md section 6: a reply is taken from the requester, an address on the
-/// ticket (CC'd), a contact of the ticket's company or of its reseller, or staff.
+/// CONTRACT.md section 6: a reply is taken from the record's person, an address on
+/// it (CC'd), a contact of its company or of its reseller, or staff.
 fn is_participant(
     tx: &mut Tx<'_>,
-    ticket: &Ticket,
+    head: &crate::records::RecordHead,
     from: &EmailAddress,
 ) -> Result<bool, EngineError> {
-    if ticket.requester.email.as_ref() == Some(from) || ticket.participants.contains(from) {
+    if head.email.as_ref() == Some(from) || head.participants.contains(from) {
         return Ok(true);
     }
     if tx
@@ -713,7 +764,13 @@ fn is_participant(
     {
         return Ok(true);
     }
-    let (Some(contact), Some(company_id)) = (contact_by_email(tx, from)?, ticket.company_id) else {
+    let Some(contact) = contact_by_email(tx, from)? else {
+        return Ok(false);
+    };
+    if head.contact_id == Some(contact.id) {
+        return Ok(true);
+    }
+    let Some(company_id) = head.company_id else {
         return Ok(false);
     };
     if contact.company_id == company_id {

@@ -29,6 +29,8 @@ use crate::error::EngineError;
 use crate::ids::{ContactId, StaffId, TicketId};
 use crate::links::{marker, LinkClaims, LinkScope};
 use crate::model::*;
+use crate::records::{RecordHead, RecordType};
+use crate::store::tables::{CONTACTS, STAFF};
 use crate::store::trees::key_of;
 use crate::store::Tree;
 use crate::tx::Tx;
@@ -82,37 +84,28 @@ pub struct Recipient {
 pub(crate) struct Notice<'a> {
     pub kind: NoticeKind,
     pub to: Recipient,
-    pub ticket: Option<&'a Ticket>,
-    pub record: Option<RecordRef>,
+    /// The record it is about, and what its templates show of it (in the
+    /// recipient's locale).
+    pub about: Option<(RecordHead, Value)>,
     /// A magic link to put in the notice, with this scope and lifetime.
     pub link: Option<(LinkScope, Duration)>,
-    /// The last public messages of its ticket, read before the transaction.
+    /// What the link opens when the notice is about no record (a login link names
+    /// the contact's company); otherwise the record it is about.
+    pub link_record: Option<RecordRef>,
+    /// The last public messages of its record, read before the transaction.
     pub history: &'a HistoryExcerpt,
     /// Template data beyond what every notice has.
     pub extra: Value,
 }
 
-/// The last public messages of a ticket, oldest first, for the excerpt partial. Read
-/// with [`Engine::history_excerpt`] *before* `Engine::write`: the store cannot be
-/// scanned inside a transaction.
+/// The last public messages of a record, oldest first, for the excerpt partial.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HistoryExcerpt(Vec<Value>);
 
-/// A commercial record's notice (the hooks of the issues to come).
-#[derive(Debug, Clone)]
-pub struct RecordNotice {
-    pub kind: NoticeKind,
-    pub record: RecordRef,
-    /// What the customer reads as the record's name (`Angebot 2026-17`).
-    pub title: String,
-    pub contact: Contact,
-    pub scope: LinkScope,
-}
-
-/// The thread every notice of a ticket belongs to: a stable root id we keep, so
-/// clients thread the notices of a ticket together and replies naming it thread in.
-pub fn thread_root(ticket_id: TicketId, domain: &str) -> String {
-    format!("<kontor.ticket.{}@{domain}>", ticket_id.0)
+/// The thread every notice of a record belongs to: a stable root id we keep, so
+/// clients thread the notices of a record together and replies naming it thread in.
+pub fn thread_root(record: RecordRef, domain: &str) -> String {
+    format!("<kontor.{}.{}@{domain}>", record.kind.as_str(), record.id)
 }
 
 impl Engine {
@@ -122,127 +115,153 @@ impl Engine {
         self.templates = Some(std::sync::Arc::new(templates));
     }
 
-    /// A ticket notice to the requester, in the requester's locale, with a view link.
-    pub(crate) fn notify_requester(
+    /// A notice to a record's person (a ticket's requester, a document's signer, a
+    /// quote's contact), in their locale, with a view link.
+    pub(crate) fn notify_requester<R: RecordType>(
         &self,
         tx: &mut Tx<'_>,
         kind: NoticeKind,
-        ticket: &Ticket,
+        record: &R,
         history: &HistoryExcerpt,
         extra: Value,
     ) -> Result<Option<u64>, EngineError> {
-        let Some(to) = self.requester_recipient(tx, ticket)? else {
+        self.notify_party(tx, kind, record, LinkScope::View, history, extra)
+    }
+
+    /// A notice about a record to its contact with a link of `scope` (a sign
+    /// request carries a sign link).
+    pub(crate) fn notify_record_contact<R: RecordType>(
+        &self,
+        tx: &mut Tx<'_>,
+        kind: NoticeKind,
+        record: &R,
+        scope: LinkScope,
+        extra: Value,
+    ) -> Result<Option<u64>, EngineError> {
+        self.notify_party(tx, kind, record, scope, &HistoryExcerpt::default(), extra)
+    }
+
+    fn notify_party<R: RecordType>(
+        &self,
+        tx: &mut Tx<'_>,
+        kind: NoticeKind,
+        record: &R,
+        scope: LinkScope,
+        history: &HistoryExcerpt,
+        extra: Value,
+    ) -> Result<Option<u64>, EngineError> {
+        let head = record.head();
+        let Some(to) = self.party_recipient(tx, &head)? else {
             return Ok(None);
         };
-        let days = i64::from(self.config.notify.view_link_days);
+        let lifetime = match scope {
+            LinkScope::Sign => Duration::days(i64::from(self.config.notify.sign_link_days)),
+            LinkScope::Login => Duration::minutes(i64::from(self.config.notify.login_link_minutes)),
+            LinkScope::View => Duration::days(i64::from(self.config.notify.view_link_days)),
+        };
+        let data = record.notice_data(to.locale);
         self.enqueue_notice(
             tx,
             Notice {
                 kind,
                 to,
-                ticket: Some(ticket),
-                record: Some(RecordRef::ticket(ticket.id)),
-                link: Some((LinkScope::View, Duration::days(days))),
+                about: Some((head, data)),
+                link: Some((scope, lifetime)),
+                link_record: None,
                 history,
                 extra,
             },
         )
     }
 
-    /// The customer replied on `ticket` (called by the intake in the reply's
+    /// The customer replied on a record (called by the intake in the reply's
     /// transaction): the assignee, if any, gets a notice with the reply.
-    // Called by the inbound intake (issue 3), which lands after this one.
-    #[allow(dead_code)]
-    pub(crate) fn notify_customer_replied(
+    pub(crate) fn notify_customer_replied<R: RecordType>(
         &self,
         tx: &mut Tx<'_>,
-        ticket: &Ticket,
+        record: &R,
         history: &HistoryExcerpt,
         reply_text: &str,
     ) -> Result<Option<u64>, EngineError> {
-        let Some(assignee) = ticket.assignee_id else {
+        let head = record.head();
+        let Some(assignee) = head.assignee_id else {
             return Ok(None);
         };
+        let author = self.party_name(tx, &head)?;
         self.notify_staff(
             tx,
             NoticeKind::StaffCustomerReplied,
             assignee,
-            ticket,
+            record,
             history,
-            json!({"message": {"author": requester_name(ticket), "text": reply_text}}),
+            json!({"message": {"author": author, "text": reply_text}}),
         )
     }
 
-    /// `ticket` was reopened (by a customer's reply, or by staff): the requester hears
-    /// that it is open again.
-    pub(crate) fn notify_reopened(
+    /// A ticket was reopened (by a customer's reply, or by staff): the requester
+    /// hears that it is open again.
+    pub(crate) fn notify_reopened<R: RecordType>(
         &self,
         tx: &mut Tx<'_>,
-        ticket: &Ticket,
+        record: &R,
         history: &HistoryExcerpt,
     ) -> Result<Option<u64>, EngineError> {
-        self.notify_requester(tx, NoticeKind::TicketReopened, ticket, history, json!({}))
+        self.notify_requester(tx, NoticeKind::TicketReopened, record, history, json!({}))
     }
 
-    /// `ticket` was assigned to `staff_id` (who did not assign it to themselves).
-    pub(crate) fn notify_assignee(
+    /// A record was assigned to `staff_id`.
+    pub(crate) fn notify_assignee<R: RecordType>(
         &self,
         tx: &mut Tx<'_>,
         staff_id: StaffId,
-        ticket: &Ticket,
+        record: &R,
         history: &HistoryExcerpt,
         first_message: &str,
     ) -> Result<Option<u64>, EngineError> {
+        let head = record.head();
+        let author = self.party_name(tx, &head)?;
         self.notify_staff(
             tx,
             NoticeKind::StaffTicketAssigned,
             staff_id,
-            ticket,
+            record,
             history,
-            json!({"message": {"author": requester_name(ticket), "text": first_message}}),
+            json!({"message": {"author": author, "text": first_message}}),
         )
     }
 
-    /// The hook of documents, quotes, orders and invoices: a notice to a contact with a
-    /// link of `scope` to the record.
-    // Called by the documents, quotes and invoices issues, which land later.
-    #[allow(dead_code)]
-    pub(crate) fn notify_record(
-        &self,
-        tx: &mut Tx<'_>,
-        notice: &RecordNotice,
-    ) -> Result<Option<u64>, EngineError> {
-        let lifetime = match notice.scope {
-            LinkScope::Sign => Duration::days(i64::from(self.config.notify.sign_link_days)),
-            LinkScope::Login => Duration::minutes(i64::from(self.config.notify.login_link_minutes)),
-            LinkScope::View => Duration::days(i64::from(self.config.notify.view_link_days)),
-        };
-        self.enqueue_notice(
-            tx,
-            Notice {
-                kind: notice.kind,
-                to: contact_recipient(&notice.contact),
-                ticket: None,
-                record: Some(notice.record),
-                link: Some((notice.scope, lifetime)),
-                history: &HistoryExcerpt::default(),
-                extra: json!({"record": {"kind": notice.record.kind.as_str(), "title": notice.title}}),
-            },
-        )
-    }
-
-    fn notify_staff(
+    /// A notice about a record to a staff member (a declined quote's feedback).
+    pub(crate) fn notify_record_staff<R: RecordType>(
         &self,
         tx: &mut Tx<'_>,
         kind: NoticeKind,
         staff_id: StaffId,
-        ticket: &Ticket,
+        record: &R,
+        extra: Value,
+    ) -> Result<Option<u64>, EngineError> {
+        self.notify_staff(
+            tx,
+            kind,
+            staff_id,
+            record,
+            &HistoryExcerpt::default(),
+            extra,
+        )
+    }
+
+    fn notify_staff<R: RecordType>(
+        &self,
+        tx: &mut Tx<'_>,
+        kind: NoticeKind,
+        staff_id: StaffId,
+        record: &R,
         history: &HistoryExcerpt,
         extra: Value,
     ) -> Result<Option<u64>, EngineError> {
-        let Some(staff) = tx.get::<Staff>(Tree::Staff, &staff_id.key())? else {
+        let Some(staff) = STAFF.get(tx, &staff_id)? else {
             return Ok(None);
         };
+        let locale = self.config.default_locale;
         self.enqueue_notice(
             tx,
             Notice {
@@ -250,36 +269,54 @@ impl Engine {
                 to: Recipient {
                     address: staff.email.clone(),
                     name: Some(staff.name.clone()),
-                    locale: self.config.default_locale,
+                    locale,
                     contact_id: None,
                 },
-                ticket: Some(ticket),
-                record: Some(RecordRef::ticket(ticket.id)),
+                about: Some((record.head(), record.notice_data(locale))),
                 link: None,
+                link_record: None,
                 history,
                 extra,
             },
         )
     }
 
-    /// The requester as a recipient: the contact's address and locale, else the
+    /// A record's person as a recipient: the contact's address and locale, else the
     /// address given and the default locale; `None` without an address.
-    fn requester_recipient(
+    fn party_recipient(
         &self,
         tx: &mut Tx<'_>,
-        ticket: &Ticket,
+        head: &RecordHead,
     ) -> Result<Option<Recipient>, EngineError> {
-        if let Some(contact_id) = ticket.requester.contact_id {
-            if let Some(contact) = tx.get::<Contact>(Tree::Contacts, &contact_id.key())? {
+        if let Some(contact_id) = head.contact_id {
+            if let Some(contact) = CONTACTS.get(tx, &contact_id)? {
                 return Ok(Some(contact_recipient(&contact)));
             }
         }
-        Ok(ticket.requester.email.clone().map(|address| Recipient {
+        Ok(head.email.clone().map(|address| Recipient {
             address,
-            name: ticket.requester.name.clone(),
+            name: head.name.clone(),
             locale: self.config.default_locale,
             contact_id: None,
         }))
+    }
+
+    /// The name staff read for a record's person.
+    fn party_name(&self, tx: &mut Tx<'_>, head: &RecordHead) -> Result<String, EngineError> {
+        Ok(self
+            .party_recipient(tx, head)?
+            .map(|to| to.name.unwrap_or_else(|| to.address.to_string()))
+            .unwrap_or_default())
+    }
+
+    /// The address whose mail threads into `record`.
+    pub fn reply_address_of(&self, record: RecordRef) -> String {
+        format!(
+            "{}+{}@{}",
+            self.config.mailbox,
+            self.keys.reply_token(record),
+            self.config.domain
+        )
     }
 
     /// Renders `notice` and writes its outbox row; `None` when it is not to be sent
@@ -307,8 +344,9 @@ impl Engine {
         }
         let id = tx.next_id()?;
         let domain = &self.config.domain;
-        let message_id = match notice.ticket {
-            Some(ticket) => format!("<kontor.{id}.{}@{domain}>", ticket.number),
+        let number = notice.about.as_ref().and_then(|(head, _)| head.number);
+        let message_id = match number {
+            Some(number) => format!("<kontor.{id}.{number}@{domain}>"),
             None => format!("<kontor.{id}@{domain}>"),
         };
         let mut object = match notice.extra.clone() {
@@ -323,25 +361,31 @@ impl Engine {
         object.insert("locale".into(), json!(notice.to.locale.as_str()));
         let mut reply_to = None;
         let mut thread = None;
-        if let Some(ticket) = notice.ticket {
-            let reply_address = self.reply_address(ticket);
-            let reply_token = self.keys.reply_token(ticket.id, ticket.number);
-            object.insert("subject_tag".into(), json!(ticket.subject_tag()));
-            object.insert(
-                "ticket".into(),
-                json!({
-                    "number": ticket.number,
-                    "subject": ticket.subject,
-                    "status": ticket.status.display_name(notice.to.locale),
-                }),
-            );
+        if let Some((head, data)) = &notice.about {
+            let reply_address = self.reply_address_of(head.record);
+            let reply_token = self.keys.reply_token(head.record);
+            if let Some(number) = head.number {
+                object.insert("subject_tag".into(), json!(format!("[#{number}]")));
+            }
+            let mut data = data.clone();
+            if let Value::Object(map) = &mut data {
+                map.insert("kind".into(), json!(head.record.kind.as_str()));
+            }
+            // Ticket templates say `ticket`, the others `record`: the same data.
+            object.insert("ticket".into(), data.clone());
+            object.insert("record".into(), data);
             object.insert("reply_address".into(), json!(reply_address));
             object.insert("marker".into(), json!(marker(&reply_token)));
             object.insert("history".into(), Value::Array(notice.history.0.clone()));
             reply_to = Some(reply_address);
-            thread = Some(thread_root(ticket.id, domain));
+            thread = Some(thread_root(head.record, domain));
         }
-        if let (Some((scope, lifetime)), Some(record)) = (notice.link, notice.record) {
+        let record = notice
+            .about
+            .as_ref()
+            .map(|(head, _)| head.record)
+            .or(notice.link_record);
+        if let (Some((scope, lifetime)), Some(record)) = (notice.link, record) {
             let claims = LinkClaims {
                 record,
                 contact_id: notice.to.contact_id,
@@ -355,31 +399,56 @@ impl Engine {
                 json!(claims.expires_at.format("%Y-%m-%d %H:%M UTC").to_string()),
             );
         }
-        let context = Value::Object(object);
+        self.queue_rendered(
+            tx,
+            &templates,
+            QueuedNotice {
+                id,
+                kind: notice.kind,
+                to: &notice.to,
+                context: Value::Object(object),
+                record,
+                number,
+                message_id,
+                thread,
+                reply_to,
+                automatic,
+            },
+        )
+    }
+
+    /// Renders a notice's templates and writes its outbox row and due entry.
+    fn queue_rendered(
+        &self,
+        tx: &mut Tx<'_>,
+        templates: &EmailTemplates,
+        queued: QueuedNotice<'_>,
+    ) -> Result<Option<u64>, EngineError> {
         let rendered = templates
-            .render(notice.kind, notice.to.locale, &context)
+            .render(queued.kind, queued.to.locale, &queued.context)
             .map_err(|(part, reason)| {
                 EngineError::Store(crate::store::StoreError::Backend(format!(
                     "rendering {}.{}.{part} failed: {reason}",
-                    notice.kind.as_str(),
-                    notice.to.locale.as_str()
+                    queued.kind.as_str(),
+                    queued.to.locale.as_str()
                 )))
             })?;
+        let id = queued.id;
         let row = OutboxRow {
             id,
-            kind: notice.kind,
-            record: notice.record,
-            ticket_number: notice.ticket.map(|ticket| ticket.number),
-            to: notice.to.address.clone(),
-            to_name: notice.to.name.clone(),
-            message_id: message_id.clone(),
-            in_reply_to: thread.clone(),
-            references: thread.into_iter().collect(),
-            reply_to,
+            kind: queued.kind,
+            record: queued.record,
+            ticket_number: queued.number,
+            to: queued.to.address.clone(),
+            to_name: queued.to.name.clone(),
+            message_id: queued.message_id.clone(),
+            in_reply_to: queued.thread.clone(),
+            references: queued.thread.into_iter().collect(),
+            reply_to: queued.reply_to,
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
-            automatic,
+            automatic: queued.automatic,
             created_at: tx.now,
             state: OutboxState::Pending,
             attempts: 0,
@@ -388,13 +457,9 @@ impl Engine {
             finished_at: None,
         };
         tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
-        tx.put_raw(
-            Tree::OutboxDue,
-            &crate::ops::outbox::due_key(row.next_attempt_at, id),
-            &[],
-        )?;
-        if let Some(ticket) = notice.ticket {
-            crate::ops::tickets::remember_message_id(tx, &message_id, ticket.id)?;
+        tx.put_raw(Tree::OutboxDue, &due_key(row.next_attempt_at, id), &[])?;
+        if let Some(record) = queued.record {
+            crate::threads::remember_message_id(tx, &queued.message_id, record)?;
         }
         tx.queued_notices = true;
         Ok(Some(id))
@@ -426,9 +491,17 @@ impl Engine {
         &self,
         ticket_id: TicketId,
     ) -> Result<HistoryExcerpt, EngineError> {
+        self.history_excerpt_of(RecordRef::ticket(ticket_id))
+    }
+
+    /// The last public messages of any record, oldest first.
+    pub(crate) fn history_excerpt_of(
+        &self,
+        record: RecordRef,
+    ) -> Result<HistoryExcerpt, EngineError> {
         const EXCERPT_MESSAGES: usize = 3;
         const EXCERPT_CHARS: usize = 600;
-        let prefix = RecordRef::ticket(ticket_id).key_prefix();
+        let prefix = record.key_prefix();
         let mut excerpt = Vec::new();
         for item in self.store.scan_prefix(Tree::History, &prefix, true) {
             let (_, bytes) = item?;
@@ -460,8 +533,7 @@ impl Engine {
         format!(
             "{}/l/{}",
             self.config.notify.public_url.trim_end_matches('/'),
-            self.keys
-                .sign_claims(crate::ops::links::LINK_PURPOSE, claims)
+            self.keys.sign_claims(crate::links::LINK_PURPOSE, claims)
         )
     }
 }
@@ -483,20 +555,32 @@ fn contact_recipient(contact: &Contact) -> Recipient {
     }
 }
 
-fn requester_name(ticket: &Ticket) -> String {
-    ticket
-        .requester
-        .name
-        .clone()
-        .or_else(|| ticket.requester.email.as_ref().map(|e| e.to_string()))
-        .unwrap_or_default()
-}
-
 fn author_name(author: &Author) -> String {
     match author {
         Author::Contact { name, .. } | Author::Staff { name, .. } => name.clone(),
         Author::System => "System".into(),
     }
+}
+
+/// What `queue_rendered` writes: a notice whose template data is complete.
+struct QueuedNotice<'a> {
+    id: u64,
+    kind: NoticeKind,
+    to: &'a Recipient,
+    context: Value,
+    record: Option<RecordRef>,
+    number: Option<u64>,
+    message_id: String,
+    thread: Option<String>,
+    reply_to: Option<String>,
+    automatic: bool,
+}
+
+/// The key of a pending row in the due index: `next attempt (unix millis, u64 BE)
+/// ++ outbox id (u64 BE)`, so the sender reads only the rows that are due.
+pub(crate) fn due_key(at: chrono::DateTime<chrono::Utc>, id: u64) -> Vec<u8> {
+    let millis = at.timestamp_millis().max(0) as u64;
+    key_of(&[&millis.to_be_bytes(), &id.to_be_bytes()])
 }
 
 /// A wake-up counter the sender polls cheaply: bumped whenever a row is queued, so the

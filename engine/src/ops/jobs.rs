@@ -62,6 +62,32 @@ pub struct AutoClose {
     pub close_days: u32,
 }
 
+/// The settings of `remind_signatures`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemindSignatures {
+    /// Remind a signer this many days after the document was sent, and again every
+    /// this many days...
+    pub after_days: u32,
+    /// ...at most this many times.
+    pub max_reminders: u32,
+}
+
+impl Default for RemindSignatures {
+    fn default() -> Self {
+        RemindSignatures {
+            after_days: 3,
+            max_reminders: 3,
+        }
+    }
+}
+
+/// The settings of every job, from `[schedule]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSettings {
+    pub auto_close: AutoClose,
+    pub remind_signatures: RemindSignatures,
+}
+
 /// What one run of a job did, for its log line and for `kontor jobs run`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobReport {
@@ -123,21 +149,27 @@ fn due(ticket: &Ticket, settings: AutoClose, now: DateTime<Utc>) -> Due {
 
 impl Engine {
     /// Runs `job` once at the engine's clock.
-    pub fn run_job(&self, job: Job, auto_close: AutoClose) -> Result<JobReport, EngineError> {
+    pub fn run_job(&self, job: Job, settings: JobSettings) -> Result<JobReport, EngineError> {
         match job {
-            Job::AutoClose => self.auto_close(auto_close),
-            // Quotes and documents are not stored yet (no issue has built them), so
-            // these jobs have nothing to look at; they run, and say so.
-            Job::ExpireQuotes => Ok(JobReport {
-                job: job.name(),
-                note: Some("quotes are not stored by this version"),
-                ..JobReport::default()
-            }),
-            Job::RemindSignatures => Ok(JobReport {
-                job: job.name(),
-                note: Some("documents are not stored by this version"),
-                ..JobReport::default()
-            }),
+            Job::AutoClose => self.auto_close(settings.auto_close),
+            Job::ExpireQuotes => {
+                let (examined, expired) = self.expire_quotes()?;
+                Ok(JobReport {
+                    job: job.name(),
+                    examined,
+                    expired,
+                    ..JobReport::default()
+                })
+            }
+            Job::RemindSignatures => {
+                let (examined, reminded) = self.remind_signatures(settings.remind_signatures)?;
+                Ok(JobReport {
+                    job: job.name(),
+                    examined,
+                    reminded,
+                    ..JobReport::default()
+                })
+            }
             Job::Housekeeping => self.housekeeping(),
         }
     }

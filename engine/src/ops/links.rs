@@ -16,8 +16,9 @@ use crate::store::Tree;
 use crate::validate::EmailAddress;
 use crate::Engine;
 
+use crate::links::LINK_PURPOSE;
+
 /// Separates link MACs from session-cookie MACs made of the same claims.
-pub(crate) const LINK_PURPOSE: &str = "link";
 const SESSION_PURPOSE: &str = "session";
 
 /// A link made for staff.
@@ -62,27 +63,27 @@ pub struct TicketView {
 
 impl Engine {
     /// A link to `record` for `contact_id` with `scope`, valid for the configured days.
-    /// Only tickets have pages yet: other records are 422 `record_not_supported`.
     pub fn create_link(
         &self,
         record: RecordRef,
         contact_id: Option<ContactId>,
         scope: LinkScope,
     ) -> Result<MadeLink, EngineError> {
-        if record.kind != RecordKind::Ticket {
-            return Err(EngineError::Rule {
-                code: "record_not_supported",
-                message: format!("links to a {} are not available yet", record.kind.as_str()),
-            });
-        }
         if !scope_fits(record.kind, scope) {
             return Err(EngineError::Rule {
                 code: "scope_not_allowed",
                 message: format!("a {} has no {} links", record.kind.as_str(), scope.as_str()),
             });
         }
-        self.ticket(TicketId(record.id))
-            .map_err(|_| EngineError::not_found_in_field("ticket", TicketId(record.id), "id"))?;
+        crate::records::spec_of(record.kind)?
+            .head(&mut self.reader(), record.id)?
+            .ok_or_else(|| {
+                EngineError::not_found_in_field(
+                    record.kind.as_str(),
+                    crate::records::display_id(record),
+                    "id",
+                )
+            })?;
         if let Some(contact) = contact_id {
             self.contact(contact)
                 .map_err(|_| EngineError::not_found_in_field("contact", contact, "contact_id"))?;
@@ -92,7 +93,10 @@ impl Engine {
             contact_id,
             scope,
             expires_at: self.clock().now()
-                + Duration::days(i64::from(self.config.notify.view_link_days)),
+                + Duration::days(i64::from(match scope {
+                    LinkScope::Sign => self.config.notify.sign_link_days,
+                    _ => self.config.notify.view_link_days,
+                })),
             epoch: self.link_epoch(record)?,
         };
         Ok(MadeLink {
@@ -193,14 +197,19 @@ impl Engine {
         };
         if !scope_fits(claims.record.kind, claims.scope)
             || self.link_epoch(claims.record)? != claims.epoch
-            || claims.record.kind != RecordKind::Ticket
         {
             return Ok(());
         }
-        let ticket = self.ticket(TicketId(claims.record.id))?;
+        let Some(spec) = crate::records::spec(claims.record.kind) else {
+            return Ok(());
+        };
         let history = HistoryExcerpt::default();
         self.write(|tx| {
-            let recipient = match claims.contact_id {
+            let Some(head) = spec.head(tx, claims.record.id)? else {
+                return Ok(());
+            };
+            let data = spec.notice_data(tx, claims.record.id, self.config.default_locale)?;
+            let recipient = match claims.contact_id.or(head.contact_id) {
                 Some(contact_id) => {
                     tx.get::<Contact>(Tree::Contacts, &contact_id.key())?
                         .map(|contact| Recipient {
@@ -210,9 +219,9 @@ impl Engine {
                             contact_id: Some(contact.id),
                         })
                 }
-                None => ticket.requester.email.clone().map(|address| Recipient {
+                None => head.email.clone().map(|address| Recipient {
                     address,
-                    name: ticket.requester.name.clone(),
+                    name: head.name.clone(),
                     locale: self.config.default_locale,
                     contact_id: None,
                 }),
@@ -220,15 +229,19 @@ impl Engine {
             let Some(to) = recipient else {
                 return Ok(());
             };
-            let lifetime = Duration::days(i64::from(self.config.notify.view_link_days));
+            let days = match claims.scope {
+                LinkScope::Sign => self.config.notify.sign_link_days,
+                _ => self.config.notify.view_link_days,
+            };
+            let lifetime = Duration::days(i64::from(days));
             self.enqueue_notice(
                 tx,
                 Notice {
                     kind: NoticeKind::FreshLink,
                     to,
-                    ticket: Some(&ticket),
-                    record: Some(claims.record),
+                    about: Some((head, data)),
                     link: Some((claims.scope, lifetime)),
+                    link_record: None,
                     history: &history,
                     extra: serde_json::json!({}),
                 },
@@ -249,27 +262,46 @@ impl Engine {
         if !contact.permissions.portal {
             return Ok(());
         }
+        self.write(|tx| self.queue_login_link(tx, &contact).map(|_| ()))
+    }
+
+    /// Staff send a contact its portal access again (`POST /contacts/{id}/login-link`);
+    /// 422 `no_portal_access` without the `portal` permission.
+    pub fn send_login_link_to(&self, contact_id: ContactId) -> Result<(), EngineError> {
+        let contact = self.contact(contact_id)?;
+        if !contact.permissions.portal {
+            return Err(EngineError::Rule {
+                code: "no_portal_access",
+                message: format!("{contact_id} has no portal access"),
+            });
+        }
+        self.write(|tx| self.queue_login_link(tx, &contact).map(|_| ()))
+    }
+
+    /// Queues a login link to `contact` in a running transaction.
+    pub(crate) fn queue_login_link(
+        &self,
+        tx: &mut crate::tx::Tx<'_>,
+        contact: &Contact,
+    ) -> Result<Option<u64>, EngineError> {
         let lifetime = Duration::minutes(i64::from(self.config.notify.login_link_minutes));
-        self.write(|tx| {
-            self.enqueue_notice(
-                tx,
-                Notice {
-                    kind: NoticeKind::LoginLink,
-                    to: Recipient {
-                        address: contact.email.clone(),
-                        name: Some(contact.name.clone()),
-                        locale: contact.locale,
-                        contact_id: Some(contact.id),
-                    },
-                    ticket: None,
-                    record: Some(RecordRef::company(contact.company_id)),
-                    link: Some((LinkScope::Login, lifetime)),
-                    history: &HistoryExcerpt::default(),
-                    extra: serde_json::json!({}),
+        self.enqueue_notice(
+            tx,
+            Notice {
+                kind: NoticeKind::LoginLink,
+                to: Recipient {
+                    address: contact.email.clone(),
+                    name: Some(contact.name.clone()),
+                    locale: contact.locale,
+                    contact_id: Some(contact.id),
                 },
-            )?;
-            Ok(())
-        })
+                about: None,
+                link: Some((LinkScope::Login, lifetime)),
+                link_record: Some(RecordRef::company(contact.company_id)),
+                history: &HistoryExcerpt::default(),
+                extra: serde_json::json!({}),
+            },
+        )
     }
 
     /// The ticket page of a session: the ticket with its public history, if the
@@ -321,7 +353,11 @@ impl Engine {
                 Some(format!("/portal/tickets/{}", ticket.number))
             }
             (_, LinkScope::Login) => Some("/portal".into()),
-            (kind, _) => Some(format!("/portal/{}s/{}", kind.as_str(), claims.record.id)),
+            (kind, _) => Some(format!(
+                "/portal/{}s/{}",
+                kind.as_str(),
+                crate::records::display_id(claims.record)
+            )),
         }
     }
 
@@ -348,12 +384,12 @@ impl Engine {
     }
 }
 
-/// Which scopes a record's links may have.
+/// Which scopes a record's links may have: what its kind declares; a login link
+/// names the contact's company.
 pub fn scope_fits(kind: RecordKind, scope: LinkScope) -> bool {
-    match scope {
-        LinkScope::View => kind != RecordKind::Company,
-        LinkScope::Sign => matches!(kind, RecordKind::Document | RecordKind::Quote),
-        LinkScope::Login => kind == RecordKind::Company,
+    match crate::records::spec(kind) {
+        Some(spec) => spec.link_scopes().contains(&scope),
+        None => scope == LinkScope::Login,
     }
 }
 

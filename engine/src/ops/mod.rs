@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod parties;
 pub mod tickets;
 pub mod transfer;
+pub mod verify;
 
 use crate::error::EngineError;
 

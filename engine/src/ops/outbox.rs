@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::EngineError;
 use crate::model::{Author, EntryBody, Event, OutboxRow, OutboxState, Visibility};
 use crate::notify::backoff;
-use crate::store::trees::{key_of, trailing_u64};
+use crate::store::trees::trailing_u64;
 use crate::store::Tree;
 use crate::tx::Tx;
 use crate::Engine;
@@ -187,10 +187,7 @@ fn finish(
     Ok(Some(row))
 }
 
-/// The due index's key: when the row is next due, then its id.
-pub(crate) fn due_key(at: DateTime<Utc>, id: u64) -> Vec<u8> {
-    key_of(&[&due_millis(at), &id.to_be_bytes()])
-}
+pub(crate) use crate::notify::due_key;
 
 fn due_millis(at: DateTime<Utc>) -> [u8; 8] {
     (at.timestamp_millis().max(0) as u64).to_be_bytes()

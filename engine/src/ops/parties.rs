@@ -247,6 +247,10 @@ impl Engine {
                     to,
                 }),
             )?;
+            // Granting the portal is when a contact first needs to get in.
+            if to.portal && !from.portal {
+                self.queue_login_link(tx, &contact)?;
+            }
             Ok(contact)
         })
     }

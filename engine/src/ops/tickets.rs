@@ -217,36 +217,7 @@ impl Engine {
         body: &str,
         visibility: Visibility,
     ) -> Result<HistoryEntry, EngineError> {
-        let mut errors = FieldErrors::new();
-        let body = self.check_body(&mut errors, "body", body)?;
-        errors.finish()?;
-        let body = body.unwrap_or_default();
-        let staff = self.staff_in_field(staff_id)?;
-        self.ticket(ticket_id)?;
-        let history = self.history_excerpt(ticket_id)?;
-        self.write(|tx| {
-            let ticket = touch_ticket(tx, ticket_id)?;
-            let entry = tx.append_history(
-                RecordRef::ticket(ticket_id),
-                staff_author(&staff),
-                visibility,
-                EntryBody::Message {
-                    text: body.clone(),
-                    attachments: vec![],
-                    threaded_by: None,
-                },
-            )?;
-            if visibility == Visibility::Public {
-                self.notify_requester(
-                    tx,
-                    NoticeKind::StaffMessage,
-                    &ticket,
-                    &history,
-                    serde_json::json!({"message": {"author": staff.name, "text": body}}),
-                )?;
-            }
-            Ok(entry)
-        })
+        self.post_record_message(RecordRef::ticket(ticket_id), staff_id, body, visibility)
     }
 
     /// Staff set a status. Any status but `new`, which only a fresh ticket has.
@@ -303,27 +274,8 @@ impl Engine {
         ticket_id: TicketId,
         staff_id: StaffId,
     ) -> Result<Ticket, EngineError> {
-        let staff = self.staff_in_field(staff_id)?;
-        self.ticket(ticket_id)?;
-        let history = self.history_excerpt(ticket_id)?;
-        self.write(|tx| {
-            let mut ticket = load_ticket(tx, ticket_id)?;
-            if ticket.assignee_id == Some(staff_id) {
-                return Ok(ticket);
-            }
-            let from = ticket.assignee_id;
-            ticket.assignee_id = Some(staff_id);
-            ticket.updated_at = tx.now;
-            save_ticket(tx, &ticket)?;
-            tx.append_history(
-                RecordRef::ticket(ticket_id),
-                staff_author(&staff),
-                Visibility::Public,
-                EntryBody::Event(Event::Assigned { from, to: staff_id }),
-            )?;
-            self.notify_assignee(tx, staff_id, &ticket, &history, "")?;
-            Ok(ticket)
-        })
+        self.assign_record(RecordRef::ticket(ticket_id), staff_id)?;
+        self.ticket(ticket_id)
     }
 
     /// Books staff time on a ticket; time entries are internal.
@@ -335,43 +287,7 @@ impl Engine {
         note: &str,
         date: Option<NaiveDate>,
     ) -> Result<HistoryEntry, EngineError> {
-        let mut errors = FieldErrors::new();
-        if minutes < 1 || minutes > MAX_MINUTES as i64 {
-            errors.add(
-                "minutes",
-                "invalid",
-                format!("must be between 1 and {MAX_MINUTES}"),
-            );
-        }
-        if note.chars().count() > MAX_NOTE_CHARS {
-            errors.add(
-                "note",
-                "too_long",
-                format!("is longer than {MAX_NOTE_CHARS} characters"),
-            );
-        }
-        errors.finish()?;
-        let staff = self.staff_in_field(staff_id)?;
-        self.ticket(ticket_id)?;
-        let date = date.unwrap_or_else(|| self.clock().now().date_naive());
-        self.write(|tx| {
-            touch_ticket(tx, ticket_id)?;
-            tx.append_history(
-                RecordRef::ticket(ticket_id),
-                staff_author(&staff),
-                Visibility::Internal,
-                EntryBody::TimeEntry {
-                    minutes: minutes as u32,
-                    note: note.trim().to_string(),
-                    date,
-                },
-            )
-        })
-    }
-
-    fn staff_in_field(&self, staff_id: StaffId) -> Result<Staff, EngineError> {
-        self.staff(staff_id)
-            .map_err(|_| EngineError::not_found_in_field("staff", staff_id, "staff_id"))
+        self.add_record_time_entry(RecordRef::ticket(ticket_id), staff_id, minutes, note, date)
     }
 
     /// Checks a message body: empty is 400, over the size limit is 413.
@@ -521,39 +437,17 @@ impl Engine {
     }
 }
 
-/// Records that `message_id` belongs to `ticket_id`'s thread (mail received or sent),
-/// so that a reply naming it in In-Reply-To or References threads into the ticket.
-// Called by the outbox when it queues a notice, and by the inbound intake.
-pub(crate) fn remember_message_id(
-    tx: &mut Tx<'_>,
-    message_id: &str,
-    ticket_id: TicketId,
-) -> Result<(), EngineError> {
-    let key = normalize_message_id(message_id);
-    if key.is_empty() {
-        return Ok(());
-    }
-    tx.put_raw(Tree::MessageIds, key.as_bytes(), &ticket_id.key())
-}
-
-/// `<ABC@Host>` and `abc@host` are the same Message-ID.
-pub fn normalize_message_id(message_id: &str) -> String {
-    message_id
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim()
-        .to_lowercase()
-}
+pub use crate::threads::normalize_message_id;
 
 impl Engine {
     /// The ticket whose thread holds `message_id`, if any.
     pub fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<TicketId>, EngineError> {
         let key = normalize_message_id(message_id);
-        Ok(self
-            .store
-            .get(Tree::MessageIds, key.as_bytes())?
-            .and_then(|bytes| TicketId::from_key(&bytes)))
+        Ok(
+            crate::threads::record_of_message_id(&mut self.reader(), &key)?
+                .filter(|record| record.kind == RecordKind::Ticket)
+                .map(|record| TicketId(record.id)),
+        )
     }
 }
 
@@ -567,13 +461,7 @@ fn matches(filter: &TicketFilter, ticket: &Ticket) -> bool {
             .is_none_or(|c| ticket.requester.contact_id == Some(c))
 }
 
-pub(crate) fn staff_author(staff: &Staff) -> Author {
-    Author::Staff {
-        id: staff.id,
-        name: staff.name.clone(),
-        email: staff.email.clone(),
-    }
-}
+pub(crate) use crate::records::verbs::staff_author;
 
 pub(crate) fn load_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
     tx.get(Tree::Tickets, &id.key())?
@@ -585,13 +473,6 @@ pub(crate) fn load_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, Engin
 pub(crate) fn save_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), EngineError> {
     tx.put(Tree::Tickets, &ticket.id.key(), ticket)?;
     tx.log(RecordRef::ticket(ticket.id), ChangeOp::Updated)
-}
-
-pub(crate) fn touch_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
-    let mut ticket = load_ticket(tx, id)?;
-    ticket.updated_at = tx.now;
-    tx.put(Tree::Tickets, &ticket.id.key(), &ticket)?;
-    Ok(ticket)
 }
 
 fn author_name_of(author: &Author) -> String {

@@ -56,6 +56,9 @@ pub enum ImportError {
     Read(std::io::Error),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A history entry of the dump was changed after it was written.
+    #[error("refused, nothing imported: {0}")]
+    BrokenChain(#[from] crate::chain::ChainBreak),
 }
 
 impl Engine {
@@ -151,6 +154,7 @@ impl Engine {
             };
             pairs.push((tree, key, value));
         }
+        check_chains(&pairs)?;
         if let (Some(keys), Some(data_dir)) = (&signing_keys, &self.data_dir) {
             crate::links::KeyRing::replace_file(data_dir, keys).map_err(EngineError::from)?;
         }
@@ -162,6 +166,32 @@ impl Engine {
         self.store.durable().map_err(EngineError::from)?;
         Ok(pairs.len() as u64 + u64::from(signing_keys.is_some()))
     }
+}
+
+/// Follows every history chain of a dump before anything is written, so a changed
+/// entry is refused with its name. Dumps of schema 2 have no chains yet (the next
+/// open builds them).
+fn check_chains(pairs: &[(Tree, Vec<u8>, Vec<u8>)]) -> Result<(), ImportError> {
+    let schema = pairs
+        .iter()
+        .find(|(tree, key, _)| *tree == Tree::Meta && key == b"schema_version")
+        .and_then(|(_, _, value)| crate::store::trees::trailing_u64(value))
+        .unwrap_or(crate::store::SCHEMA_VERSION);
+    if schema < 3 {
+        return Ok(());
+    }
+    let mut walker = crate::chain::ChainWalker::default();
+    let mut history: Vec<&(Tree, Vec<u8>, Vec<u8>)> = pairs
+        .iter()
+        .filter(|(tree, _, _)| *tree == Tree::History)
+        .collect();
+    history.sort_by(|a, b| a.1.cmp(&b.1));
+    for (_, _, value) in history {
+        let entry: crate::model::HistoryEntry =
+            crate::store::codec::decode(Tree::History, value).map_err(EngineError::from)?;
+        walker.check(&entry)?;
+    }
+    Ok(())
 }
 
 fn corrupt(tree: Tree, reason: String) -> EngineError {

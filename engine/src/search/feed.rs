@@ -9,17 +9,16 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::access::{self, ContactScope};
+use crate::access;
 use crate::error::EngineError;
-use crate::ids::{ContactId, TicketId};
-use crate::model::{Change, EntryBody, RecordKind as StoreKind, RecordRef, Ticket, Visibility};
+use crate::ids::ContactId;
+use crate::model::{Change, EntryBody, RecordKind, RecordRef, Visibility};
+use crate::records::{display_id, RecordHead};
 use crate::store::codec::decode;
 use crate::store::{StoreError, Tree};
 use crate::Engine;
 
-use super::{
-    EntryDoc, IndexDoc, RecordKind, SearchError, SearchIndex, SearchQuery, SearchResults, Viewer,
-};
+use super::{EntryDoc, IndexDoc, SearchError, SearchIndex, SearchQuery, SearchResults, Viewer};
 
 /// How many changelog entries one catch-up step applies before it commits.
 pub const INDEX_BATCH: usize = 2_000;
@@ -93,7 +92,9 @@ impl Engine {
             Searcher::Contact(contact_id) => {
                 let contact = self.contact(contact_id)?;
                 let company = self.company(contact.company_id)?;
-                viewer_of(&access::contact_scope(&contact, &company))
+                Viewer::Contact {
+                    audience: access::viewer_tokens(&contact, &company),
+                }
             }
         };
         Ok(self.search_index()?.search(&viewer, query)?)
@@ -135,28 +136,47 @@ impl Engine {
             return Ok(0);
         }
         for (kind_code, id) in records {
-            if kind_code == StoreKind::Ticket.code() {
-                self.index_ticket(&index, TicketId(id))?;
+            if let Some(kind) = RecordKind::from_code(kind_code) {
+                self.index_record(&index, RecordRef { kind, id })?;
             }
         }
         index.commit(last)?;
         Ok(count)
     }
 
-    fn index_ticket(&self, index: &SearchIndex, id: TicketId) -> Result<(), EngineError> {
-        match self.read::<Ticket>(Tree::Tickets, &id.key())? {
-            Some(ticket) => index.upsert(&self.ticket_document(&ticket)?)?,
-            None => index.delete(RecordKind::Ticket, &id.to_string())?,
+    /// Brings one record's document up to date: written, or deleted when the record
+    /// is gone. Companies have a history but no document.
+    fn index_record(&self, index: &SearchIndex, record: RecordRef) -> Result<(), EngineError> {
+        let Some(spec) = crate::records::spec(record.kind) else {
+            return Ok(());
+        };
+        match spec.head(&mut self.reader(), record.id)? {
+            Some(head) => index.upsert(&self.record_document(&head)?)?,
+            None => index.delete(record.kind, &display_id(record))?,
         }
         Ok(())
     }
 
-    /// Everything the index keeps of a ticket: subject, every history entry,
-    /// attachment names, requester, company, participants, status, dates.
-    pub fn ticket_document(&self, ticket: &Ticket) -> Result<IndexDoc, EngineError> {
+    /// Everything the index keeps of a record: its title, what its kind adds (lines,
+    /// modules), every history entry with attachment names, its person, company,
+    /// audience, status and dates.
+    pub fn record_document(&self, head: &RecordHead) -> Result<IndexDoc, EngineError> {
         let mut entries = Vec::new();
-        let prefix = RecordRef::ticket(ticket.id).key_prefix();
-        for item in self.store.scan_prefix(Tree::History, &prefix, false) {
+        let spec = crate::records::spec_of(head.record.kind)?;
+        let content = spec.search_text(&mut self.reader(), head.record.id)?;
+        if !content.is_empty() {
+            entries.push(EntryDoc {
+                entry_id: format!("{}:content", display_id(head.record)),
+                text: content.join("\n"),
+                internal: false,
+                attachment_names: vec![],
+                at: head.created_at.timestamp(),
+            });
+        }
+        for item in self
+            .store
+            .scan_prefix(Tree::History, &head.record.key_prefix(), false)
+        {
             let (_, value) = item?;
             let entry: crate::model::HistoryEntry = decode(Tree::History, &value)?;
             let (text, attachment_ids) = match entry.body {
@@ -180,47 +200,52 @@ impl Engine {
                 at: entry.at.timestamp(),
             });
         }
-        let company = match ticket.company_id {
+        let company = match head.company_id {
             Some(id) => self.read::<crate::model::Company>(Tree::Companies, &id.key())?,
             None => None,
         };
-        let requester_contact = match ticket.requester.contact_id {
+        let contact = match head.contact_id {
             Some(id) => self.read::<crate::model::Contact>(Tree::Contacts, &id.key())?,
             None => None,
         };
-        let mut contact_ids: Vec<String> =
-            requester_contact.iter().map(|c| c.id.to_string()).collect();
-        for participant in &ticket.participants {
-            if let Some(contact) = self.contact_by_email(participant)? {
-                contact_ids.push(contact.id.to_string());
+        let mut participants: Vec<ContactId> = Vec::new();
+        for address in &head.participants {
+            if let Some(participant) = self.contact_by_email(address)? {
+                participants.push(participant.id);
             }
         }
-        let requester = [
-            ticket.requester.name.clone(),
-            ticket.requester.email.as_ref().map(|e| e.to_string()),
+        let person = [
+            contact
+                .as_ref()
+                .map(|c| c.name.clone())
+                .or(head.name.clone()),
+            contact
+                .as_ref()
+                .map(|c| c.email.to_string())
+                .or(head.email.as_ref().map(|e| e.to_string())),
         ]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
         Ok(IndexDoc {
-            kind: RecordKind::Ticket,
-            record_id: ticket.id.to_string(),
-            number: Some(ticket.number),
-            title: ticket.subject.clone(),
+            kind: head.record.kind,
+            record_id: display_id(head.record),
+            number: head.number,
+            title: head.title.clone(),
             entries,
-            requester,
-            company_id: ticket.company_id.map(|id| id.to_string()),
+            requester: person,
+            company_id: head.company_id.map(|id| id.to_string()),
             company_name: company.as_ref().map(|c| c.name.clone()),
             reseller_id: company
                 .as_ref()
                 .and_then(|c| c.reseller_id)
                 .map(|id| id.to_string()),
-            contact_ids,
-            status: ticket.status.as_str().to_string(),
-            created_at: ticket.created_at.timestamp(),
-            updated_at: ticket.updated_at.timestamp(),
-            locale: requester_contact
+            audience: access::audience_tokens(head, company.as_ref(), &participants),
+            status: head.status.to_string(),
+            created_at: head.created_at.timestamp(),
+            updated_at: head.updated_at.timestamp(),
+            locale: contact
                 .map(|c| c.locale)
                 .unwrap_or(self.config().default_locale)
                 .as_str()
@@ -240,17 +265,27 @@ impl Engine {
             std::fs::remove_dir_all(&fresh).map_err(io)?;
         }
         let head = self.changelog_head()?;
-        let total = self.store.scan_prefix(Tree::Tickets, &[], false).count() as u64;
+        let specs: Vec<_> = RecordKind::RECORDS
+            .into_iter()
+            .filter_map(crate::records::spec)
+            .collect();
+        let mut total = 0u64;
+        for spec in &specs {
+            total += spec.all_ids(self.store.as_ref()).count() as u64;
+        }
         let index = SearchIndex::open(&fresh)?;
         let mut done = 0u64;
         progress(0, total);
-        for item in self.store.scan_prefix(Tree::Tickets, &[], false) {
-            let (_, value) = item?;
-            let ticket: Ticket = decode(Tree::Tickets, &value)?;
-            index.upsert(&self.ticket_document(&ticket)?)?;
-            done += 1;
-            if done.is_multiple_of(1000) || done == total {
-                progress(done, total);
+        for spec in &specs {
+            for id in spec.all_ids(self.store.as_ref()) {
+                let id = id?;
+                if let Some(record) = spec.head(&mut self.reader(), id)? {
+                    index.upsert(&self.record_document(&record)?)?;
+                }
+                done += 1;
+                if done.is_multiple_of(1000) || done == total {
+                    progress(done, total);
+                }
             }
         }
         index.commit(head)?;
@@ -279,14 +314,4 @@ fn swap_dirs(live: &Path, fresh: &Path) -> std::io::Result<()> {
         std::fs::remove_dir_all(&old)?;
     }
     Ok(())
-}
-
-/// The search index's view of a contact's access scope.
-fn viewer_of(scope: &ContactScope) -> Viewer {
-    Viewer::Contact {
-        contact_id: scope.contact_id.to_string(),
-        company_id: scope.company_id.to_string(),
-        sees_company: scope.sees_company,
-        reseller_of: scope.sees_reseller_customers,
-    }
 }

@@ -77,7 +77,7 @@ struct Fields {
     company_name: Field,
     company_id: Field,
     reseller_id: Field,
-    contact_ids: Field,
+    audience: Field,
     status: Field,
     updated_at: Field,
 }
@@ -121,7 +121,7 @@ fn schema() -> (Schema, Fields) {
         company_name: b.add_text_field("company_name", text(TOKENIZER_FOLD, true, false)),
         company_id: b.add_text_field("company_id", STRING),
         reseller_id: b.add_text_field("reseller_id", STRING),
-        contact_ids: b.add_text_field("contact_ids", STRING),
+        audience: b.add_text_field("audience", STRING),
         status: b.add_text_field("status", STRING),
         updated_at: b.add_i64_field("updated_at", NumericOptions::default().set_fast()),
     };
@@ -246,8 +246,8 @@ impl SearchIndex {
                 d.add_text(field, v);
             }
         }
-        for c in doc.contact_ids.iter().filter(|c| !c.is_empty()) {
-            d.add_text(f.contact_ids, c);
+        for c in doc.audience.iter().filter(|c| !c.is_empty()) {
+            d.add_text(f.audience, c);
         }
         d.add_text(f.status, status_key(&doc.status));
         d.add_i64(f.updated_at, doc.updated_at);
@@ -429,25 +429,14 @@ impl SearchIndex {
     /// Records a contact may see, or None if it may see none.
     fn access_filter(&self, viewer: &Viewer) -> Option<Box<dyn Query>> {
         let f = &self.fields;
-        let Viewer::Contact {
-            contact_id,
-            company_id,
-            sees_company,
-            reseller_of,
-        } = viewer
-        else {
+        let Viewer::Contact { audience } = viewer else {
             return Some(Box::new(AllQuery));
         };
-        let mut allowed = Vec::new();
-        if !contact_id.is_empty() {
-            allowed.push(term(f.contact_ids, contact_id));
-        }
-        if *sees_company && !company_id.is_empty() {
-            allowed.push(term(f.company_id, company_id));
-            if *reseller_of {
-                allowed.push(term(f.reseller_id, company_id));
-            }
-        }
+        let allowed: Vec<Box<dyn Query>> = audience
+            .iter()
+            .filter(|token| !token.is_empty())
+            .map(|token| term(f.audience, token))
+            .collect();
         (!allowed.is_empty()).then(|| any_of(allowed))
     }
 

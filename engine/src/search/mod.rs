@@ -15,72 +15,13 @@ mod query;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 pub use index::SearchIndex;
 pub use query::{parse_query, ParsedQuery};
 
-/// The kinds of record that are searchable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecordKind {
-    Ticket,
-    Document,
-    Quote,
-    Order,
-    Invoice,
-    Subscription,
-}
-
-impl RecordKind {
-    /// Every kind, in a stable order.
-    pub const ALL: [RecordKind; 6] = [
-        RecordKind::Ticket,
-        RecordKind::Document,
-        RecordKind::Quote,
-        RecordKind::Order,
-        RecordKind::Invoice,
-        RecordKind::Subscription,
-    ];
-
-    /// The lowercase name used in the index and in `kind:` queries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Ticket => "ticket",
-            RecordKind::Document => "document",
-            RecordKind::Quote => "quote",
-            RecordKind::Order => "order",
-            RecordKind::Invoice => "invoice",
-            RecordKind::Subscription => "subscription",
-        }
-    }
-}
-
-impl fmt::Display for RecordKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RecordKind {
-    type Err = SearchError;
-
-    /// Accepts the English names case-insensitively, so `kind:Ticket` works.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.to_ascii_lowercase();
-        RecordKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == lower)
-            .ok_or_else(|| {
-                SearchError::InvalidQuery(format!(
-                    "unknown kind '{s}': expected one of ticket, document, quote, order, invoice, subscription"
-                ))
-            })
-    }
-}
+/// The one record kind of the engine; the searchable ones are `RecordKind::RECORDS`.
+pub use crate::model::RecordKind;
 
 /// Everything the index needs to know about one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,9 +40,9 @@ pub struct IndexDoc {
     pub company_name: Option<String>,
     /// The reseller of the record's company, if any.
     pub reseller_id: Option<String>,
-    /// The requester and participants: contacts who may see this record
-    /// even without company-wide visibility.
-    pub contact_ids: Vec<String>,
+    /// Who may see the record: `access::audience_tokens`, matched against the
+    /// viewer's `access::viewer_tokens`.
+    pub audience: Vec<String>,
     pub status: String,
     /// Unix seconds.
     pub created_at: i64,
@@ -130,16 +71,9 @@ pub struct EntryDoc {
 pub enum Viewer {
     /// Sees every record, including internal notes.
     Staff,
-    /// A customer contact: sees only public text of records it may access.
-    Contact {
-        contact_id: String,
-        company_id: String,
-        /// May see all of its company's records, not only its own.
-        sees_company: bool,
-        /// Its company is a reseller: with `sees_company`, also sees records
-        /// whose `reseller_id` is this company.
-        reseller_of: bool,
-    },
+    /// A customer contact: sees only public text of records whose audience shares
+    /// a token with its own (`access::viewer_tokens`).
+    Contact { audience: Vec<String> },
 }
 
 /// A search request.
@@ -196,4 +130,10 @@ pub enum SearchError {
     Io(#[from] std::io::Error),
     #[error("search index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+}
+
+impl From<crate::model::UnknownRecordKind> for SearchError {
+    fn from(unknown: crate::model::UnknownRecordKind) -> Self {
+        SearchError::InvalidQuery(unknown.to_string())
+    }
 }

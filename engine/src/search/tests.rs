@@ -477,7 +477,7 @@ fn contacts_never_see_other_companies_records() {
         d.reseller_id = co.reseller.clone();
         d.contact_ids = contact_ids;
         d.status = ["open", "done"][rng.below(2)].into();
-        d.kind = RecordKind::ALL[rng.below(3)];
+        d.kind = RecordKind::RECORDS[rng.below(3)];
         index.upsert(&d).unwrap();
         records.push(d);
     }

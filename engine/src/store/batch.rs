@@ -98,6 +98,8 @@ impl WriteSet {
 pub trait BatchBackend {
     /// Reads committed state.
     fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Committed pairs whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<super::Pair>, StoreError>;
     /// Writes one batch atomically: all of it survives a crash or none of it.
     fn apply(&self, batch: &WriteSet) -> Result<(), StoreError>;
     /// Makes everything applied durable.
@@ -298,6 +300,28 @@ impl Txn for OverlayTxn<'_> {
         self.own.write(tree, key, None);
         Ok(())
     }
+
+    fn scan_prefix(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<super::Pair>, EngineError> {
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .backend
+            .scan_prefix(tree, prefix)?
+            .into_iter()
+            .map(|(key, value)| (key, Some(value)))
+            .collect();
+        // Oldest layer first, so a newer write of a key replaces an older one.
+        let layers = [self.committing, Some(self.pending), Some(&self.own)];
+        for layer in layers.into_iter().flatten() {
+            for (key, value) in layer.writes_to(tree) {
+                if key.starts_with(prefix) {
+                    merged.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+                }
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|value| (key, value)))
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +355,21 @@ mod tests {
                 .unwrap()
                 .get(&(tree.index(), key.to_vec()))
                 .cloned())
+        }
+
+        fn scan_prefix(
+            &self,
+            tree: Tree,
+            prefix: &[u8],
+        ) -> Result<Vec<crate::store::Pair>, StoreError> {
+            Ok(self
+                .data
+                .lock()
+                .unwrap()
+                .range((tree.index(), prefix.to_vec())..)
+                .take_while(|((t, key), _)| *t == tree.index() && key.starts_with(prefix))
+                .map(|((_, key), value)| (key.clone(), value.clone()))
+                .collect())
         }
 
         fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
@@ -490,6 +529,35 @@ mod tests {
         *released.lock().unwrap() = true;
         wake.notify_all();
         assert!(hung_leader.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_range_read_in_a_transaction_sees_its_own_writes_and_removals() {
+        let backend = MemoryBackend::default();
+        let batcher = Batcher::default();
+        batcher
+            .transact_durable(&backend, &mut |txn| {
+                txn.insert(Tree::History, b"a1", b"one")?;
+                txn.insert(Tree::History, b"a2", b"two")?;
+                txn.insert(Tree::History, b"b1", b"other")
+            })
+            .unwrap();
+        let mut seen = Vec::new();
+        batcher
+            .transact_durable(&backend, &mut |txn| {
+                txn.remove(Tree::History, b"a1")?;
+                txn.insert(Tree::History, b"a3", b"three")?;
+                seen = txn.scan_prefix(Tree::History, b"a")?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b"a2".to_vec(), b"two".to_vec()),
+                (b"a3".to_vec(), b"three".to_vec())
+            ]
+        );
     }
 
     #[test]

@@ -8,14 +8,16 @@
 
 pub mod batch;
 pub mod codec;
+pub mod memory;
 pub mod sled_store;
+pub mod tables;
 pub mod trees;
 
 use crate::error::EngineError;
 pub use trees::Tree;
 
 /// Bumped when a stored layout changes incompatibly; checked at open.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Why the backend failed. The message is for logs and for the one-line CLI error.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,6 +48,9 @@ pub trait Txn {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
     fn insert(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError>;
     fn remove(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError>;
+    /// Pairs whose key starts with `prefix`, in key order, as this transaction sees
+    /// them: its own writes over everything committed before it.
+    fn scan_prefix(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, EngineError>;
 }
 
 /// The work of one transaction. A backend may run it more than once (on a conflict),

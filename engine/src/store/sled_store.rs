@@ -230,6 +230,16 @@ impl BatchBackend for SledStore {
         self.get(tree, key)
     }
 
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        self.tree(tree)
+            .scan_prefix(prefix)
+            .map(|item| {
+                item.map(|(key, value)| (key.to_vec(), value.to_vec()))
+                    .map_err(sled_error)
+            })
+            .collect()
+    }
+
     fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
         self.apply_batch(batch)
     }

@@ -68,11 +68,21 @@ pub enum Tree {
     /// lower-case sender email (utf-8) ++ 0x00 ++ unix hour (u64 BE) -> count (u64 BE).
     /// The mail loop guard's counters.
     SenderHourly,
+    /// record kind (u8) ++ record id (u64 BE) -> the record (documents, quotes,
+    /// orders, invoices, subscriptions: every kind without a tree of its own).
+    Records,
+    /// record kind (u8) ++ index (u8: 1 company, 2 contact, 3 status, 4 unique
+    /// number) ++ value (u64 BE, status code u8, or utf-8 ++ 0x00) ++ record id
+    /// (u64 BE) -> (). The lists and uniqueness rules of `records::RecordType`.
+    RecordIndex,
+    /// record kind (u8) ++ record id (u64 BE) -> HistoryHead: the hash of the
+    /// record's last history entry, so an append reads one key.
+    HistoryHeads,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 28] = [
+    pub const ALL: [Tree; 31] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -101,6 +111,9 @@ impl Tree {
         Tree::MailIntake,
         Tree::Quarantine,
         Tree::SenderHourly,
+        Tree::Records,
+        Tree::RecordIndex,
+        Tree::HistoryHeads,
     ];
 
     /// The tree's position in [`Tree::ALL`], for tables indexed by tree.
@@ -139,6 +152,9 @@ impl Tree {
             Tree::MailIntake => "mail_intake",
             Tree::Quarantine => "quarantine",
             Tree::SenderHourly => "sender_hourly",
+            Tree::Records => "records",
+            Tree::RecordIndex => "record_index",
+            Tree::HistoryHeads => "history_heads",
         }
     }
 
@@ -161,7 +177,9 @@ impl Tree {
             | Tree::Idempotency
             | Tree::Outbox
             | Tree::MailIntake
-            | Tree::Quarantine => ValueEncoding::Json,
+            | Tree::Quarantine
+            | Tree::Records
+            | Tree::HistoryHeads => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -176,7 +194,8 @@ impl Tree {
             | Tree::LinkEpochs
             | Tree::Blobs
             | Tree::RawMail
-            | Tree::SenderHourly => ValueEncoding::Bytes,
+            | Tree::SenderHourly
+            | Tree::RecordIndex => ValueEncoding::Bytes,
         }
     }
 }

@@ -1,0 +1,105 @@
+//! Tickets as a record kind. Their operations live in `ops::tickets`, older than the
+//! seam; their storage keeps its own trees (the id is the number).
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{Audience, RecordHead, RecordType};
+use crate::error::EngineError;
+use crate::ids::StaffId;
+use crate::links::LinkScope;
+use crate::model::{Locale, RecordKind, RecordRef, Ticket};
+use crate::store::tables::Writer;
+use crate::store::trees::key_of;
+use crate::store::Tree;
+
+impl RecordType for Ticket {
+    const KIND: RecordKind = RecordKind::Ticket;
+    const LINK_SCOPES: &'static [LinkScope] = &[LinkScope::View];
+    const AUDIENCE: Audience = Audience::Requester;
+
+    fn head(&self) -> RecordHead {
+        RecordHead {
+            record: RecordRef::ticket(self.id),
+            number: Some(self.number),
+            title: self.subject.clone(),
+            status: self.status.as_str(),
+            company_id: self.company_id,
+            contact_id: self.requester.contact_id,
+            email: self.requester.email.clone(),
+            name: self.requester.name.clone(),
+            participants: self.participants.clone(),
+            assignee_id: self.assignee_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    const MESSAGE_NOTICE: crate::model::NoticeKind = crate::model::NoticeKind::StaffMessage;
+
+    fn status_code(&self) -> u8 {
+        self.status.code()
+    }
+
+    fn parse_status_code(status: &str) -> Option<u8> {
+        crate::model::TicketStatus::parse(status).map(|status| status.code())
+    }
+
+    fn touch(&mut self, at: DateTime<Utc>, assignee: Option<StaffId>) {
+        self.updated_at = at;
+        if assignee.is_some() {
+            self.assignee_id = assignee;
+        }
+    }
+
+    fn notice_data(&self, locale: Locale) -> Value {
+        json!({
+            "number": self.number,
+            "subject": self.subject,
+            "title": self.subject,
+            "status": self.status.display_name(locale),
+        })
+    }
+
+    fn storage(id: u64) -> (Tree, Vec<u8>) {
+        (Tree::Tickets, id.to_be_bytes().to_vec())
+    }
+
+    fn write_indexes(
+        &self,
+        old: Option<&Self>,
+        writer: &mut dyn Writer,
+    ) -> Result<(), EngineError> {
+        let keys = |ticket: &Ticket| {
+            let mut keys = vec![(
+                Tree::TicketsByStatus,
+                key_of(&[&[ticket.status.code()], &ticket.id.key()]),
+            )];
+            if let Some(company) = ticket.company_id {
+                keys.push((
+                    Tree::TicketsByCompany,
+                    key_of(&[&company.key(), &ticket.id.key()]),
+                ));
+            }
+            if let Some(contact) = ticket.requester.contact_id {
+                keys.push((
+                    Tree::TicketsByContact,
+                    key_of(&[&contact.key(), &ticket.id.key()]),
+                ));
+            }
+            keys
+        };
+        let new_keys = keys(self);
+        if let Some(old) = old {
+            for (tree, key) in keys(old) {
+                if !new_keys.contains(&(tree, key.clone())) {
+                    writer.remove_raw(tree, &key)?;
+                }
+            }
+        }
+        for (tree, key) in new_keys {
+            writer.write_raw(tree, &key, &[])?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! A second backend of [`Store`], in memory: the engine's unit tests run on it, which
+//! shows that operations depend on the store's traits and not on sled. It shares the
+//! batcher with sled, so transactions see the same overlay rules.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use super::batch::{BatchBackend, Batcher, WriteSet};
+use super::{Pair, Store, StoreError, Tree, TxnWork};
+use crate::error::EngineError;
+
+/// Every tree as one ordered map keyed by (tree, key). Nothing survives the process.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: RwLock<BTreeMap<(usize, Vec<u8>), Vec<u8>>>,
+    batcher: Batcher,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn pairs(&self, tree: Tree, prefix: &[u8]) -> Vec<Pair> {
+        let data = self.data.read().unwrap_or_else(|p| p.into_inner());
+        data.range((tree.index(), prefix.to_vec())..)
+            .take_while(|((t, key), _)| *t == tree.index() && key.starts_with(prefix))
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect()
+    }
+}
+
+impl BatchBackend for MemoryStore {
+    fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::get(self, tree, key)
+    }
+
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
+        Ok(self.pairs(tree, prefix))
+    }
+
+    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+        let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
+        for tree in batch.trees() {
+            for (key, value) in batch.writes_to(tree) {
+                match value {
+                    Some(value) => data.insert((tree.index(), key.to_vec()), value.to_vec()),
+                    None => data.remove(&(tree.index(), key.to_vec())),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let data = self.data.read().unwrap_or_else(|p| p.into_inner());
+        Ok(data.get(&(tree.index(), key.to_vec())).cloned())
+    }
+
+    fn scan_prefix<'a>(
+        &'a self,
+        tree: Tree,
+        prefix: &[u8],
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a> {
+        let mut pairs = self.pairs(tree, prefix);
+        if reverse {
+            pairs.reverse();
+        }
+        Box::new(pairs.into_iter().map(Ok))
+    }
+
+    fn scan_after<'a>(
+        &'a self,
+        tree: Tree,
+        after: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a> {
+        use std::ops::Bound;
+        let data = self.data.read().unwrap_or_else(|p| p.into_inner());
+        let start = Bound::Excluded((tree.index(), after.to_vec()));
+        let end = Bound::Excluded((tree.index() + 1, Vec::new()));
+        let pairs: Vec<Pair> = data
+            .range((start, end))
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect();
+        Box::new(pairs.into_iter().map(Ok))
+    }
+
+    fn transact_durable(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {
+        self.batcher.transact_durable(self, work)
+    }
+
+    fn durable(&self) -> Result<(), StoreError> {
+        self.batcher.flush(self)
+    }
+
+    fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
+        data.insert((tree.index(), key.to_vec()), value.to_vec());
+        Ok(())
+    }
+
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        let data = self.data.read().unwrap_or_else(|p| p.into_inner());
+        Ok(data
+            .keys()
+            .all(|(tree, key)| *tree == Tree::Meta.index() && key == b"schema_version"))
+    }
+}

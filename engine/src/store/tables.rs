@@ -1,0 +1,143 @@
+//! Typed tables: a tree with its key and value types, read the same way inside a
+//! transaction (`Tx`) and outside it (`StoreReader`), with range reads in both.
+//! The key layout of each tree is in `trees.rs`; what a key is made of is the
+//! [`TableKey`] of its type, so no operation builds keys by hand.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::codec::{decode, encode};
+use super::{Pair, Store, Tree};
+use crate::error::EngineError;
+use crate::ids::*;
+use crate::model::*;
+
+/// The bytes a value is stored under.
+pub trait TableKey {
+    fn table_key(&self) -> Vec<u8>;
+}
+
+macro_rules! id_keys {
+    ($($id:ty),*) => {$(
+        impl TableKey for $id {
+            fn table_key(&self) -> Vec<u8> {
+                self.key().to_vec()
+            }
+        }
+    )*};
+}
+id_keys!(
+    CompanyId,
+    ContactId,
+    StaffId,
+    TicketId,
+    AttachmentId,
+    QuarantineId
+);
+
+/// `kind code (u8) ++ record id (u64 BE)`.
+impl TableKey for RecordRef {
+    fn table_key(&self) -> Vec<u8> {
+        self.key_prefix().to_vec()
+    }
+}
+
+/// A history entry: its record's prefix, then its own id, so a record's history
+/// is one range in creation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryKey {
+    pub record: RecordRef,
+    pub entry: HistoryId,
+}
+
+impl TableKey for HistoryKey {
+    fn table_key(&self) -> Vec<u8> {
+        let mut key = self.record.key_prefix().to_vec();
+        key.extend_from_slice(&self.entry.key());
+        key
+    }
+}
+
+/// Reads committed state (outside a transaction) or a transaction's view.
+pub trait Reader {
+    fn read_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+    /// Pairs whose key starts with `prefix`, in key order.
+    fn scan_raw(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, EngineError>;
+}
+
+/// Where writes go: a running transaction.
+pub trait Writer: Reader {
+    fn write_raw(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError>;
+    fn remove_raw(&mut self, tree: Tree, key: &[u8]) -> Result<(), EngineError>;
+}
+
+/// The committed state of a store, as a [`Reader`].
+pub struct StoreReader<'a>(pub &'a dyn Store);
+
+impl Reader for StoreReader<'_> {
+    fn read_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.0.get(tree, key)?)
+    }
+
+    fn scan_raw(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, EngineError> {
+        self.0
+            .scan_prefix(tree, prefix, false)
+            .map(|item| item.map_err(EngineError::from))
+            .collect()
+    }
+}
+
+/// A tree whose keys are `K` and whose values are `V` (JSON).
+pub struct Table<K, V> {
+    pub tree: Tree,
+    _types: PhantomData<fn(&K) -> V>,
+}
+
+impl<K, V> Clone for Table<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Table<K, V> {}
+
+impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
+    pub const fn new(tree: Tree) -> Self {
+        Table {
+            tree,
+            _types: PhantomData,
+        }
+    }
+
+    pub fn get(&self, reader: &mut dyn Reader, key: &K) -> Result<Option<V>, EngineError> {
+        match reader.read_raw(self.tree, &key.table_key())? {
+            Some(bytes) => Ok(Some(decode(self.tree, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put(&self, writer: &mut dyn Writer, key: &K, value: &V) -> Result<(), EngineError> {
+        writer.write_raw(self.tree, &key.table_key(), &encode(value))
+    }
+
+    pub fn remove(&self, writer: &mut dyn Writer, key: &K) -> Result<(), EngineError> {
+        writer.remove_raw(self.tree, &key.table_key())
+    }
+
+    /// The values whose keys start with `prefix`, in key order.
+    pub fn scan(&self, reader: &mut dyn Reader, prefix: &[u8]) -> Result<Vec<V>, EngineError> {
+        reader
+            .scan_raw(self.tree, prefix)?
+            .into_iter()
+            .map(|(_, bytes)| decode(self.tree, &bytes).map_err(EngineError::from))
+            .collect()
+    }
+}
+
+pub const COMPANIES: Table<CompanyId, Company> = Table::new(Tree::Companies);
+pub const CONTACTS: Table<ContactId, Contact> = Table::new(Tree::Contacts);
+pub const STAFF: Table<StaffId, Staff> = Table::new(Tree::Staff);
+pub const TICKETS: Table<TicketId, Ticket> = Table::new(Tree::Tickets);
+pub const HISTORY: Table<HistoryKey, HistoryEntry> = Table::new(Tree::History);
+pub const HISTORY_HEADS: Table<RecordRef, HistoryHead> = Table::new(Tree::HistoryHeads);
