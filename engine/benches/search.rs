@@ -229,7 +229,7 @@ impl Gen {
             kind: if rng.below(10) < 8 {
                 RecordKind::Ticket
             } else {
-                RecordKind::ALL[rng.range(1, 5)]
+                RecordKind::RECORDS[rng.range(1, 5)]
             },
             record_id: format!("rec-{id}"),
             number: Some(10_000 + id),
@@ -242,7 +242,17 @@ impl Gen {
             company_id: Some(company.id.clone()),
             company_name: Some(company.name.clone()),
             reseller_id: company.reseller.map(|r| self.companies[r].id.clone()),
-            contact_ids,
+            // A ticket's audience, as `access::audience_tokens` gives it.
+            audience: contact_ids
+                .iter()
+                .map(|c| format!("c:{c}"))
+                .chain(std::iter::once(format!("m:{}", company.id)))
+                .chain(
+                    company
+                        .reseller
+                        .map(|r| format!("r:{}", self.companies[r].id)),
+                )
+                .collect(),
             status: status.to_string(),
             created_at: created,
             updated_at: created + messages as i64 * 3600,
@@ -291,15 +301,18 @@ impl Gen {
 
     fn contact(&mut self) -> Viewer {
         let co = self.rng.below(COMPANIES);
-        Viewer::Contact {
-            contact_id: format!(
-                "company-{co}-contact-{}",
+        // A manager's tokens, as `access::viewer_tokens` gives them.
+        let mut audience = vec![
+            format!(
+                "c:company-{co}-contact-{}",
                 self.rng.below(CONTACTS_PER_COMPANY)
             ),
-            company_id: format!("company-{co}"),
-            sees_company: true,
-            reseller_of: co < 5,
+            format!("m:company-{co}"),
+        ];
+        if co < 5 {
+            audience.push(format!("r:company-{co}"));
         }
+        Viewer::Contact { audience }
     }
 }
 

@@ -525,17 +525,30 @@ mod tests {
     fn reply_tokens_verify_and_refuse_tampering() {
         let dir = tempfile::tempdir().unwrap();
         let ring = KeyRing::load_or_create(dir.path()).unwrap();
-        let token = ring.reply_token(TicketId(9), 42);
+        let ticket = RecordRef {
+            kind: RecordKind::Ticket,
+            id: 42,
+        };
+        let token = ring.reply_token(ticket);
         assert!(token.starts_with("42-"));
-        let lookup = |number| (number == 42).then_some(TicketId(9));
-        assert_eq!(ring.verify_reply_token(&token, lookup), Some(TicketId(9)));
+        assert_eq!(ring.verify_reply_token(&token), Some(ticket));
+        let quote = RecordRef {
+            kind: RecordKind::Quote,
+            id: 42,
+        };
+        let quote_token = ring.reply_token(quote);
+        assert!(quote_token.starts_with("q42-"), "{quote_token}");
+        assert_eq!(ring.verify_reply_token(&quote_token), Some(quote));
+        // The tag of one record does not open another.
+        let swapped = format!("42-{}", quote_token.split_once('-').unwrap().1);
+        assert_eq!(ring.verify_reply_token(&swapped), None);
         let mut tampered = token.clone().into_bytes();
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
         let tampered = String::from_utf8(tampered).unwrap();
-        assert_eq!(ring.verify_reply_token(&tampered, lookup), None);
+        assert_eq!(ring.verify_reply_token(&tampered), None);
         // The same ring comes back from disk.
         let again = KeyRing::load_or_create(dir.path()).unwrap();
-        assert_eq!(again.verify_reply_token(&token, lookup), Some(TicketId(9)));
+        assert_eq!(again.verify_reply_token(&token), Some(ticket));
     }
 }

@@ -339,24 +339,38 @@ fn the_commercial_hooks_queue_a_notice_with_a_link_of_their_scope() {
             locale: Some("en".into()),
         })
         .unwrap();
+    let quote = f
+        .engine
+        .create_quote(crate::records::quote::NewQuote {
+            company_id: company.id,
+            contact_id: contact.id,
+            title: "Angebot 2026-17".into(),
+            lines: vec![crate::records::commercial::LineInput {
+                description: "Kasse".into(),
+                quantity: 1,
+                unit_price_cents: 100,
+            }],
+            currency: "EUR".into(),
+            valid_until: "2099-01-01".into(),
+            staff_id: None,
+        })
+        .unwrap();
     for kind in [
         NoticeKind::SignRequest,
         NoticeKind::QuoteSent,
         NoticeKind::OrderConfirmed,
         NoticeKind::InvoiceIssued,
     ] {
-        let notice = super::RecordNotice {
-            kind,
-            record: RecordRef {
-                kind: RecordKind::Quote,
-                id: 77,
-            },
-            title: "Angebot 2026-17".into(),
-            contact: contact.clone(),
-            scope: LinkScope::Sign,
-        };
         f.engine
-            .write(|tx| f.engine.notify_record(tx, &notice))
+            .write(|tx| {
+                f.engine.notify_record_contact(
+                    tx,
+                    kind,
+                    &quote,
+                    LinkScope::Sign,
+                    serde_json::json!({}),
+                )
+            })
             .unwrap();
     }
     let rows = outbox(&f.engine);
@@ -364,7 +378,15 @@ fn the_commercial_hooks_queue_a_notice_with_a_link_of_their_scope() {
     for row in rows {
         assert!(row.subject.contains("Angebot 2026-17"), "{}", row.subject);
         assert!(row.text.contains("/l/k1."), "{}", row.text);
-        assert_eq!(row.reply_to, None);
+        // A reply threads into the quote.
+        assert!(
+            row.reply_to
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("support+q"),
+            "{:?}",
+            row.reply_to
+        );
     }
     f.engine.send_login_link("maria@example.org").unwrap();
     f.engine.send_login_link("nobody@example.org").unwrap();

@@ -33,7 +33,7 @@ fn doc(id: &str, title: &str, texts: &[&str]) -> IndexDoc {
         company_id: Some("c1".into()),
         company_name: Some("Beispiel GmbH".into()),
         reseller_id: None,
-        contact_ids: vec!["p1".into()],
+        audience: tokens(&["p1".to_string()], Some("c1"), None),
         status: "open".into(),
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
@@ -65,13 +65,25 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// A ticket's audience as `access::audience_tokens` gives it: its contacts, the
+/// managers of its company, those of its company's reseller.
+fn tokens(contacts: &[String], company: Option<&str>, reseller: Option<&str>) -> Vec<String> {
+    let mut tokens: Vec<String> = contacts.iter().map(|c| format!("c:{c}")).collect();
+    tokens.extend(company.map(|c| format!("m:{c}")));
+    tokens.extend(reseller.map(|r| format!("r:{r}")));
+    tokens
+}
+
+/// A contact's tokens as `access::viewer_tokens` gives them.
 fn contact(contact_id: &str, company_id: &str, sees_company: bool, reseller_of: bool) -> Viewer {
-    Viewer::Contact {
-        contact_id: contact_id.into(),
-        company_id: company_id.into(),
-        sees_company,
-        reseller_of,
+    let mut audience = vec![format!("c:{contact_id}")];
+    if sees_company {
+        audience.push(format!("m:{company_id}"));
+        if reseller_of {
+            audience.push(format!("r:{company_id}"));
+        }
     }
+    Viewer::Contact { audience }
 }
 
 #[test]
@@ -387,15 +399,15 @@ fn reseller_sees_its_customers_records() {
     let (_d, index) = open();
     let mut own = doc("own", "Lizenz", &["x"]);
     own.company_id = Some("res".into());
-    own.contact_ids = vec!["r1".into()];
     let mut customer = doc("cust", "Lizenz", &["x"]);
     customer.company_id = Some("c1".into());
     customer.reseller_id = Some("res".into());
-    customer.contact_ids = vec!["p1".into()];
     let mut foreign = doc("foreign", "Lizenz", &["x"]);
     foreign.company_id = Some("c2".into());
     foreign.reseller_id = Some("other".into());
-    foreign.contact_ids = vec!["p2".into()];
+    own.audience = tokens(&["r1".to_string()], Some("res"), None);
+    customer.audience = tokens(&["p1".to_string()], Some("c1"), Some("res"));
+    foreign.audience = tokens(&["p2".to_string()], Some("c2"), Some("other"));
     for d in [&own, &customer, &foreign] {
         index.upsert(d).unwrap();
     }
@@ -475,7 +487,11 @@ fn contacts_never_see_other_companies_records() {
         };
         d.company_name = Some(format!("Firma {}", co.id));
         d.reseller_id = co.reseller.clone();
-        d.contact_ids = contact_ids;
+        d.audience = tokens(
+            &contact_ids,
+            d.company_id.as_deref(),
+            d.reseller_id.as_deref(),
+        );
         d.status = ["open", "done"][rng.below(2)].into();
         d.kind = RecordKind::RECORDS[rng.below(3)];
         index.upsert(&d).unwrap();
@@ -544,17 +560,7 @@ fn contacts_never_see_other_companies_records() {
     for viewer in &viewers {
         let allowed = |d: &IndexDoc| match viewer {
             Viewer::Staff => true,
-            Viewer::Contact {
-                contact_id,
-                company_id,
-                sees_company,
-                reseller_of,
-            } => {
-                d.contact_ids.contains(contact_id)
-                    || (*sees_company
-                        && (d.company_id.as_deref() == Some(company_id)
-                            || (*reseller_of && d.reseller_id.as_deref() == Some(company_id))))
-            }
+            Viewer::Contact { audience } => d.audience.iter().any(|t| audience.contains(t)),
         };
         let staff = matches!(viewer, Viewer::Staff);
         for query in &queries {
