@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::inbound::post_mail;
+use crate::smtp_sink::Received;
 use crate::support::*;
 
 /// A company that buys directly, its manager with every permission, a member
@@ -87,12 +88,31 @@ fn event_types(history: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// The outbox rows of `kind` to `to`.
+/// The notices of `kind` to `to`, once sent, with the `text` and `reply_to` of the
+/// message the file transport wrote (the API does not show bodies: they hold links).
 async fn mails(app: &TestApp, kind: &str, to: &str) -> Vec<Value> {
+    app.wait_until_outbox_drained().await;
+    let outbox_dir = app._dir.path().join("outbox");
     app.outbox(None)
         .await
         .into_iter()
         .filter(|row| row["kind"] == kind && row["to"] == to)
+        .map(|mut row| {
+            let number: String = row["id"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            let raw = std::fs::read(outbox_dir.join(format!("{number}.eml"))).unwrap_or_default();
+            let message = Received { raw };
+            row["text"] = json!(message.text());
+            row["reply_to"] = json!(message
+                .header("Reply-To")
+                .unwrap_or_default()
+                .trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace()));
+            row
+        })
         .collect()
 }
 
