@@ -18,8 +18,7 @@ pub fn forwarded_part(full_text: &str, subject: &str) -> Option<String> {
     let unquoted: Vec<&str> = lines.iter().map(|l| strip_quote(l, usize::MAX)).collect();
     let forwarded_subject = subject_says_forwarded(subject);
     let mut start = None;
-    for i in 0..lines.len() {
-        let line = unquoted[i];
+    for (i, line) in unquoted.iter().copied().enumerate() {
         if line.trim().is_empty() {
             continue;
         }

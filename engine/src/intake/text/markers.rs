@@ -75,7 +75,6 @@ const FROM_KEYS: &[&str] = &[
     "remitente",
     "feladó",
     "absender",
-    "lähettäjä",
     "saatja",
     "de la",
 ];
@@ -692,11 +691,11 @@ pub(super) fn is_app_footer(line: &str) -> bool {
     if lower.contains([',', '?', ';']) && !lower.contains("iphone") {
         return false;
     }
-    FOOTER_OPENINGS
+    let opening = FOOTER_OPENINGS
         .iter()
-        .any(|opening| lower.starts_with(opening))
-        && mentions_an_app(&lower)
-        || FOOTER_ENDINGS.iter().any(|ending| lower.ends_with(ending)) && mentions_an_app(&lower)
+        .any(|opening| lower.starts_with(opening));
+    let ending = FOOTER_ENDINGS.iter().any(|ending| lower.ends_with(ending));
+    (opening || ending) && mentions_an_app(&lower)
 }
 
 /// The device or app a footer names; without one, "Sent from the office"
