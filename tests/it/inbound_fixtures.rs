@@ -8,6 +8,7 @@
 //! Message-ID opens the ticket it replies to. On a text mismatch the actual text
 //! is written next to the fixture as `NNN.actual.txt`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -83,6 +84,7 @@ async fn every_fixture_through_the_real_listener() {
     let app = smtp_app("max_per_sender_per_hour = 1000").await;
     let address = app.smtp_address.expect("smtp listener");
     let (mut exact, mut total) = (0usize, 0usize);
+    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut wrong_outcomes = Vec::new();
     let mut mismatches = Vec::new();
     for path in fixtures() {
@@ -167,8 +169,16 @@ async fn every_fixture_through_the_real_listener() {
             }
         };
         let actual_path = path.with_extension("actual.txt");
+        let group = path
+            .parent()
+            .and_then(Path::file_name)
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let counts = groups.entry(group).or_default();
+        counts.1 += 1;
         if expected["expected_text"].as_str() == Some(text.as_str()) {
             exact += 1;
+            counts.0 += 1;
             let _ = std::fs::remove_file(&actual_path);
         } else {
             let _ = std::fs::write(&actual_path, &text);
@@ -181,6 +191,10 @@ async fn every_fixture_through_the_real_listener() {
     }
     let percent = exact * 100 / total.max(1);
     println!("reply extraction: {exact}/{total} fixtures exact ({percent}%)");
+    println!("per group (exact/total):");
+    for (group, (group_exact, group_total)) in &groups {
+        println!("  {group:<18} {group_exact:>3}/{group_total:<3}");
+    }
     for mismatch in &mismatches {
         println!("{mismatch}");
     }

@@ -2,6 +2,7 @@
 //! talks to it over HTTP (and SMTP) as a user would.
 
 mod cli;
+mod customer_threading;
 mod disk_full;
 mod durability;
 mod inbound;

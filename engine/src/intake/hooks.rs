@@ -8,8 +8,9 @@
 
 use crate::error::EngineError;
 use crate::model::NoticeKind;
-use crate::model::{EntryBody, HistoryEntry, Ticket};
+use crate::model::{EntryBody, HistoryEntry, OutboxRow, Ticket};
 use crate::notify::HistoryExcerpt;
+use crate::store::Tree;
 use crate::tx::Tx;
 use crate::Engine;
 
@@ -21,12 +22,15 @@ fn text_of(entry: &HistoryEntry) -> &str {
 }
 
 /// A mail opened `ticket` with its first message `entry`: the requester's
-/// confirmation, with the view link and the reply address.
+/// confirmation, with the view link and the reply address. It answers the
+/// customer's mail (`customer_message_id`, as sent, in angle brackets), so
+/// their client shows it under what they wrote.
 pub(crate) fn ticket_opened(
     engine: &Engine,
     tx: &mut Tx<'_>,
     ticket: &Ticket,
     entry: &HistoryEntry,
+    customer_message_id: Option<&str>,
 ) -> Result<(), EngineError> {
     let author = match &entry.author {
         crate::model::Author::Contact { name, .. } | crate::model::Author::Staff { name, .. } => {
@@ -34,14 +38,31 @@ pub(crate) fn ticket_opened(
         }
         crate::model::Author::System => String::new(),
     };
-    engine.notify_requester(
+    let queued = engine.notify_requester(
         tx,
         NoticeKind::TicketCreated,
         ticket,
         &HistoryExcerpt::default(),
         serde_json::json!({"message": {"author": author, "text": text_of(entry)}}),
     )?;
+    if let (Some(id), Some(parent)) = (queued, customer_message_id) {
+        answer_in_thread(tx, id, parent)?;
+    }
     Ok(())
+}
+
+/// Makes the queued notice `id` a reply to `parent`: In-Reply-To names it and
+/// References ends with it (after our ticket's thread root, which later notices
+/// name), as RFC 5322 3.6.4 builds a reply's References.
+fn answer_in_thread(tx: &mut Tx<'_>, id: u64, parent: &str) -> Result<(), EngineError> {
+    let key = id.to_be_bytes();
+    let Some(mut row) = tx.get::<OutboxRow>(Tree::Outbox, &key)? else {
+        return Ok(());
+    };
+    row.in_reply_to = Some(parent.to_string());
+    row.references.retain(|reference| reference != parent);
+    row.references.push(parent.to_string());
+    tx.put(Tree::Outbox, &key, &row)
 }
 
 /// A participant's mail was appended to `ticket` as `entry`: the assignee hears of it.

@@ -495,13 +495,16 @@ impl Engine {
             .filter(|a| !self.is_our_address(a) && **a != mail.from)
             .cloned()
             .collect();
-        let subject = if mail.subject.is_empty() {
+        // The customer's client prefixed "Re:"/"AW:"/"Fwd:" and maybe an old tag;
+        // the ticket is about what follows.
+        let cleaned = text::ticket_subject(&mail.subject);
+        let subject = if cleaned.is_empty() {
             match self.config().default_locale {
                 crate::model::Locale::De => "(kein Betreff)".to_string(),
                 crate::model::Locale::En => "(no subject)".to_string(),
             }
         } else {
-            mail.subject.clone()
+            cleaned
         };
         let draft = TicketDraft {
             subject,
@@ -537,7 +540,13 @@ impl Engine {
         if let Some(id) = &mail.message_id {
             remember_message_id(tx, id, RecordRef::ticket(ticket.id))?;
         }
-        hooks::ticket_opened(self, tx, &ticket, &entry)?;
+        hooks::ticket_opened(
+            self,
+            tx,
+            &ticket,
+            &entry,
+            mail.message_id_as_sent.as_deref(),
+        )?;
         Ok((ticket, entry))
     }
 

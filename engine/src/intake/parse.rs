@@ -13,6 +13,9 @@ use crate::validate::{EmailAddress, MAX_LINE_CHARS};
 pub struct ParsedMail {
     /// Normalised Message-ID (lower case, no angle brackets), if the mail has one.
     pub message_id: Option<String>,
+    /// The Message-ID exactly as sent, in angle brackets: what our answer's
+    /// In-Reply-To must repeat for the customer's client to thread it.
+    pub message_id_as_sent: Option<String>,
     pub from: EmailAddress,
     pub from_name: Option<String>,
     pub subject: String,
@@ -70,6 +73,17 @@ pub fn parse_mail(raw: &[u8], envelope_from: Option<&str>) -> Result<ParsedMail,
         .ok_or(Unreadable::NoSender)?;
     let full_text = text::best_text(&message);
     let new_text = text::extract_reply(&full_text);
+    let subject = one_line(message.subject().unwrap_or(""));
+    let mut attachments = attachments(&message);
+    if let Some(forwarded) = text::forwarded_part(&full_text, &subject) {
+        // The history entry is the forwarder's note; what they forwarded stays
+        // readable beside it.
+        attachments.push(NewAttachment {
+            filename: "forwarded.txt".into(),
+            content_type: "text/plain; charset=utf-8".into(),
+            bytes: forwarded.into_bytes(),
+        });
+    }
     let mut recipients = Vec::new();
     let mut copied = Vec::new();
     for address in [message.to(), message.cc()].into_iter().flatten() {
@@ -97,16 +111,21 @@ pub fn parse_mail(raw: &[u8], envelope_from: Option<&str>) -> Result<ParsedMail,
             .message_id()
             .map(crate::ops::tickets::normalize_message_id)
             .filter(|id| !id.is_empty()),
+        message_id_as_sent: message
+            .message_id()
+            .map(|id| id.trim().trim_matches(['<', '>']).trim())
+            .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
+            .map(|id| format!("<{id}>")),
         from,
         from_name,
-        subject: one_line(message.subject().unwrap_or("")),
+        subject,
         full_text,
         new_text,
         recipients,
         copied,
         thread_ids,
         kind,
-        attachments: attachments(&message),
+        attachments,
     })
 }
 
@@ -253,6 +272,24 @@ mod tests {
         assert!(
             !html.contains("script") && !html.contains("evil.example"),
             "{html}"
+        );
+    }
+
+    #[test]
+    fn a_forward_keeps_the_note_and_attaches_the_forwarded_message() {
+        let raw = "From: erika@example.org\r\nSubject: Fwd: Rechnung 2026-17\r\n\r\nBitte pruefen, die Summe stimmt nicht.\r\n\r\n---------- Forwarded message ---------\r\nFrom: Buchhaltung <rechnung@lieferant.example>\r\nDate: Mon, 3 Nov 2026 at 09:00\r\nSubject: Rechnung 2026-17\r\nTo: <erika@example.org>\r\n\r\nAnbei die Rechnung ueber 120 EUR.\r\n";
+        let mail = parse_mail(raw.as_bytes(), None).unwrap();
+        assert_eq!(mail.new_text, "Bitte pruefen, die Summe stimmt nicht.");
+        let forwarded = mail
+            .attachments
+            .iter()
+            .find(|a| a.filename == "forwarded.txt")
+            .expect("forwarded part attached");
+        let forwarded = String::from_utf8_lossy(&forwarded.bytes);
+        assert!(forwarded.contains("From: Buchhaltung"), "{forwarded}");
+        assert!(
+            forwarded.ends_with("Anbei die Rechnung ueber 120 EUR."),
+            "{forwarded}"
         );
     }
 

@@ -53,6 +53,7 @@ impl EmailTemplates {
         let email_dir = templates_dir.join("email");
         let mut text = Handlebars::new();
         text.register_escape_fn(handlebars::no_escape);
+        text.register_helper("quote", Box::new(quote_helper));
         let mut html = Handlebars::new();
         for partial in PARTIALS {
             let path = email_dir.join("partials").join(format!("{partial}.hbs"));
@@ -158,6 +159,23 @@ pub fn broken(path: &Path, error: impl std::fmt::Display) -> TemplateError {
     }
 }
 
+handlebars::handlebars_helper!(quote_helper: |text: str| quote_every_line(text));
+
+/// `{{quote text}}` in text templates: every line of a (multi-line) message
+/// behind `> `, as mail clients quote, so the whole message reads as history.
+fn quote_every_line(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.trim().is_empty() {
+                ">".to_string()
+            } else {
+                format!("> {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `Subject: …` on the first line, a blank line, then the body. The subject is folded
 /// to one line, so a template cannot inject headers.
 fn split_subject(rendered: &str) -> Option<(String, String)> {
@@ -194,6 +212,21 @@ fn sample_context() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_history_quotes_every_line_of_a_message() {
+        let templates = EmailTemplates::shipped().unwrap();
+        let mut context = sample_context();
+        context["history"] = json!([{"author": "Maria", "at": "2026-01-01 12:00 UTC", "text": "Zeile 1\n\nZeile 3"}]);
+        let rendered = templates
+            .render(NoticeKind::StaffMessage, Locale::De, &context)
+            .unwrap();
+        assert!(
+            rendered.text.contains("> Zeile 1\n>\n> Zeile 3"),
+            "{}",
+            rendered.text
+        );
+    }
 
     #[test]
     fn the_shipped_templates_load_and_render_every_notice() {

@@ -1,6 +1,7 @@
 //! Whole-pipeline tests over the real-looking mails in `fixtures/mail`, and
 //! a garbage-input test that only checks nothing panics.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,7 @@ fn fixtures_extract() {
     let mut exact = 0usize;
     let mut kind_errors = Vec::new();
     let mut text_mismatches = Vec::new();
+    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
 
     for eml in &files {
         let json_path = eml.with_extension("json");
@@ -108,8 +110,12 @@ fn fixtures_extract() {
             }
         }
 
+        let group = group_of(eml);
+        let counts = groups.entry(group).or_default();
+        counts.1 += 1;
         if expected["expected_text"].as_str() == Some(text.as_str()) {
             exact += 1;
+            counts.0 += 1;
             let _ = fs::remove_file(&actual_path);
         } else if bless {
             expected["expected_text"] = Value::String(text.clone());
@@ -131,6 +137,7 @@ fn fixtures_extract() {
     let total = files.len();
     let percent = exact * 100 / total;
     println!("reply extraction: {exact}/{total} fixtures exact ({percent}%)");
+    println!("{}", score_table(&groups));
     for m in &text_mismatches {
         println!("{m}");
     }
@@ -144,6 +151,23 @@ fn fixtures_extract() {
         "only {exact}/{total} exact, below 90%:\n{}",
         text_mismatches.join("\n")
     );
+}
+
+/// The fixture's group: the directory it lies in (a client or a language).
+fn group_of(eml: &Path) -> String {
+    eml.parent()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// One line per group, `group exact/total`, for the score table.
+fn score_table(groups: &BTreeMap<String, (usize, usize)>) -> String {
+    groups
+        .iter()
+        .map(|(group, (exact, total))| format!("  {group:<18} {exact:>3}/{total:<3}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// xorshift64*: deterministic, so a failure reproduces without a seed file.

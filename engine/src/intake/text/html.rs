@@ -85,6 +85,12 @@ struct Writer {
     pre_depth: usize,
     lists: Vec<ListKind>,
     link: Option<OpenLink>,
+    /// One entry per open `<div>`: whether it is a quote container.
+    divs: Vec<bool>,
+    /// Set once a client's "the history starts here" marker was seen.
+    quoting_the_rest: bool,
+    /// Inside an Outlook `<p class="MsoNormal">`.
+    mso_paragraph: bool,
 }
 
 impl Writer {
@@ -120,6 +126,28 @@ impl Writer {
                 self.skip_depth = 0;
             }
             "br" => self.hard_break(),
+            "span" | "hr" if start && quote_role(tag) == Some(QuoteRole::RestIsHistory) => {
+                self.line_break();
+                self.quote_the_rest();
+            }
+            // Outlook writes every line as a paragraph without margins, and an
+            // empty line as one holding a no-break space: read them as lines.
+            "p" if start && has_class(tag, "msonormal") => {
+                self.line_break();
+                self.mso_paragraph = true;
+            }
+            "p" if !start && self.mso_paragraph => {
+                self.mso_paragraph = false;
+                if !self.cur.is_empty() && self.cur.trim().is_empty() {
+                    self.cur.clear();
+                    self.lines.push(Line {
+                        depth: self.quote_depth,
+                        text: String::new(),
+                    });
+                } else {
+                    self.line_break();
+                }
+            }
             "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "hr" | "dl" => {
                 self.blank_line()
             }
@@ -171,8 +199,24 @@ impl Writer {
                     self.raw(&marker);
                 }
             }
-            "div" | "tr" | "address" | "article" | "section" | "header" | "footer" | "center"
-            | "dt" | "dd" | "caption" | "figure" | "figcaption" | "nav" | "aside" | "main" => {
+            "div" => {
+                self.line_break();
+                if start {
+                    let role = quote_role(tag);
+                    let container = role == Some(QuoteRole::Container);
+                    self.divs.push(container);
+                    if container {
+                        self.quote_depth += 1;
+                    }
+                    if role == Some(QuoteRole::RestIsHistory) {
+                        self.quote_the_rest();
+                    }
+                } else if self.divs.pop() == Some(true) {
+                    self.quote_depth = self.quote_depth.saturating_sub(1);
+                }
+            }
+            "tr" | "address" | "article" | "section" | "header" | "footer" | "center" | "dt"
+            | "dd" | "caption" | "figure" | "figcaption" | "nav" | "aside" | "main" => {
                 self.line_break()
             }
             "td" | "th" if !start => self.text(" "),
@@ -197,6 +241,15 @@ impl Writer {
             _ => {}
         }
         TokenSinkResult::Continue
+    }
+
+    /// Everything from here on is quoted history (Outlook puts its header
+    /// block in a marked element and the old message after it, as siblings).
+    fn quote_the_rest(&mut self) {
+        if !self.quoting_the_rest {
+            self.quoting_the_rest = true;
+            self.quote_depth += 1;
+        }
     }
 
     fn text(&mut self, text: &str) {
@@ -307,6 +360,100 @@ impl Writer {
         }
         out.join("\n")
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteRole {
+    /// The element holds quoted history or a client-made signature.
+    Container,
+    /// The element starts the history, which runs to the end of the body.
+    RestIsHistory,
+}
+
+/// Classes and ids with which mail clients mark the quoted history and the
+/// signatures they insert (Outlook on the web prefixes them with `x_`).
+const QUOTE_CONTAINERS: &[&str] = &[
+    "gmail_quote",
+    "gmail_attr",
+    "gmail_signature",
+    "yahoo_quoted",
+    "moz-cite-prefix",
+    "moz-signature",
+    "protonmail_quote",
+    "protonmail_signature_block",
+    "zmail_extra",
+    "mail-editor-reference-message-container",
+    "ms-outlook-mobile-signature",
+    "__quoted_text__",
+    "__headers__",
+    "messagereplysection",
+    "yandex_quote",
+    "tutanota_quote",
+    "ios_signature",
+    "apple-mail-signature",
+];
+
+/// Markers after which the rest of the body is history: Outlook's header
+/// containers, the web client's send anchor and rule, Zimbra's divider.
+const REST_MARKERS: &[&str] = &[
+    "divrplyfwdmsg",
+    "appendonsend",
+    "olk_src_body_section",
+    "outlookmessageheader",
+    "zwchr",
+    "__divider__",
+];
+
+fn has_class(tag: &Tag, wanted: &str) -> bool {
+    tag.attrs.iter().any(|a| {
+        &*a.name.local == "class"
+            && a.value
+                .split_whitespace()
+                .any(|class| class.eq_ignore_ascii_case(wanted))
+    })
+}
+
+/// What a `<div>`, `<span>` or `<hr>` means for the quote, read from its
+/// class, id, data-marker and name, and for Outlook desktop and Windows Mail
+/// from the style of the box around their header block: a top border only.
+fn quote_role(tag: &Tag) -> Option<QuoteRole> {
+    let attribute = |wanted: &str| -> String {
+        tag.attrs
+            .iter()
+            .find(|a| &*a.name.local == wanted)
+            .map(|a| a.value.to_lowercase())
+            .unwrap_or_default()
+    };
+    let names: Vec<String> = ["class", "id", "data-marker", "name"]
+        .iter()
+        .flat_map(|key| {
+            attribute(key)
+                .split_whitespace()
+                .map(|word| word.strip_prefix("x_").unwrap_or(word).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let named = |list: &[&str]| names.iter().any(|n| list.contains(&n.as_str()));
+    if named(REST_MARKERS) {
+        return Some(QuoteRole::RestIsHistory);
+    }
+    let style: String = attribute("style")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if &*tag.name == "hr" && style.contains("display:inline-block") && style.contains("width:98%") {
+        return Some(QuoteRole::RestIsHistory);
+    }
+    let top_border_only = style.contains("border-top")
+        && style.contains("solid")
+        && style.contains("padding")
+        && !style.contains("border-bottom")
+        && !style.contains("border-left")
+        && !style.contains("border-right");
+    if &*tag.name == "div" && top_border_only {
+        return Some(QuoteRole::RestIsHistory);
+    }
+    (&*tag.name == "div" && named(QUOTE_CONTAINERS)).then_some(QuoteRole::Container)
 }
 
 /// Decides whether a link's target adds information beyond its text.
@@ -442,10 +589,28 @@ mod tests {
     #[test]
     fn blockquote_lines_are_prefixed() {
         let h = "<div>Danke!</div><div class=\"gmail_quote\">Am 3. Nov. schrieb X:<blockquote><div>Zeile A</div><div>Zeile B</div></blockquote></div>";
+        // The gmail_quote container quotes its header too, one level more inside.
         assert_eq!(
             html_to_text(h),
-            "Danke!\nAm 3. Nov. schrieb X:\n\n> Zeile A\n> Zeile B"
+            "Danke!\n> Am 3. Nov. schrieb X:\n>\n>> Zeile A\n>> Zeile B"
         );
+    }
+
+    #[test]
+    fn outlook_paragraphs_are_lines_and_its_header_box_starts_the_history() {
+        let h = "<p class=MsoNormal>Hallo,<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p><p class=MsoNormal>geht wieder.<o:p></o:p></p><p class=MsoNormal>Max<o:p></o:p></p><div style=\"border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm\"><p class=MsoNormal><b>Von:</b> Support</p></div><p class=MsoNormal>Alt</p>";
+        assert_eq!(
+            html_to_text(h),
+            "Hallo,\n\ngeht wieder.\nMax\n> Von: Support\n> Alt"
+        );
+    }
+
+    #[test]
+    fn yahoo_and_outlook_web_markers_quote_what_follows() {
+        let h = "<div>Ok</div><div class=\"yahoo_quoted\"><div>On Tuesday X wrote:</div><div>old</div></div><div>after</div>";
+        assert_eq!(html_to_text(h), "Ok\n> On Tuesday X wrote:\n> old\nafter");
+        let h = "<div>Ok</div><div id=\"appendonsend\"></div><hr><div id=\"divRplyFwdMsg\"><b>From:</b> X</div><div>old</div>";
+        assert_eq!(html_to_text(h), "Ok\n>\n> From: X\n> old");
     }
 
     #[test]

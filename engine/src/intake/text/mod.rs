@@ -15,13 +15,18 @@
 
 mod body;
 mod classify;
+mod forward;
 mod html;
+mod markers;
 mod reply;
+mod subject;
 
 pub use body::best_text;
 pub use classify::{classify, BounceInfo, MailKind};
+pub use forward::{forwarded_part, subject_says_forwarded};
 pub use html::{html_to_text, sanitize_html};
 pub use reply::extract_reply;
+pub use subject::ticket_subject;
 
 #[cfg(test)]
 pub(crate) mod fixture_tests;

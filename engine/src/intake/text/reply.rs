@@ -1,57 +1,69 @@
 //! Reply extraction: keep what the sender wrote in this message and drop the
-//! quoted history, quote headers, `-- ` signatures and mobile footers.
+//! quoted history, quote headers, `-- ` signatures and app footers.
 //!
 //! The approach is line based on purpose: mail clients disagree on almost
-//! everything, but they all emit the quote marker lines on lines of their own,
-//! so recognising those few shapes is far more robust than trying to diff the
-//! reply against the previous message.
+//! everything, but they all introduce the history with a few recognisable
+//! shapes (see [`super::markers`]), so recognising those shapes generalises
+//! across clients and languages far better than diffing the reply against the
+//! previous message.
+
+use super::markers::{
+    has_date, header_block_span, is_app_footer, is_forward_marker, is_rule_line,
+    is_separator_marker, looks_like_address, plain, quote_header, QuoteHeader,
+};
 
 /// Returns only the new text of an email reply.
 ///
-/// Strips `>`-quoted lines, the attribution line that introduces a quote
-/// ("Am … schrieb …:", "On … wrote:", "Le … a écrit :", also when wrapped),
-/// Outlook style header blocks (`Von:/Gesendet:/An:/Betreff:`,
-/// `From:/Sent:/To:/Subject:`, also with `*bold*` markers), the
-/// "-----Original Message-----" family, everything after a `-- ` signature
-/// delimiter and mobile footers such as "Sent from my iPhone".
+/// Strips `>`-quoted lines (and the pieces of them a client wrapped without a
+/// `>`: long links, the tail of a long nested line), the quote header that
+/// introduces a quote in any language ("Am … schrieb …:", "On … wrote:",
+/// "Op … schreef …:", "вт, 3 нояб. 2026 г. в 10:12, X <x@y>:", also wrapped over
+/// up to three lines or sharing its line with the reply), everything from a
+/// header block (`Von:/Gesendet:/An:/Betreff:`, `Van:/Verzonden:/Aan:`, …), an
+/// "-----Original Message-----" style separator or a forward marker on,
+/// everything after a `-- ` signature delimiter, and app footers such as "Sent
+/// from my iPhone" in many languages.
 ///
-/// Closing formulas like "Mit freundlichen Grüßen" are the sender's own text
-/// and are kept. Quoted blocks above or between new text (bottom posting,
-/// interleaved answers) are removed while the new lines are kept.
+/// Closing formulas like "Mit freundlichen Grüßen" and the name under them are
+/// the sender's own text and are kept. Quoted blocks above or between new text
+/// (bottom posting, interleaved answers) are removed while the new lines are
+/// kept. A forwarded message is history too: the forwarder's note is the reply
+/// (the intake keeps the forwarded part as an attachment).
 ///
 /// If nothing would remain, the original text is returned trimmed, because
 /// losing a customer's message is worse than showing some quoted history.
 pub fn extract_reply(text: &str) -> String {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let lines: Vec<&str> = normalized.split('\n').collect();
+    let quoted = quoted_lines(&lines);
     let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
 
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
-        if is_quoted(line) {
+        if quoted[i] {
             i += 1;
             continue;
         }
-        if is_signature_delimiter(line) || is_separator_line(line) && starts_header_block(&lines, i)
-        {
+        if is_signature_delimiter(line) || starts_history(&lines, i) {
             break;
         }
-        if is_original_message_marker(line) || starts_header_block(&lines, i) {
-            break;
-        }
-        if let Some(span) = attribution_span(&lines, i) {
-            // An attribution followed by `>` lines introduces a quote that may
+        if let Some(found) = find_quote_header(&lines, &quoted, i) {
+            let own = line[..found.offset].trim_end();
+            if !own.is_empty() {
+                kept.push(own);
+            }
+            // A quote header followed by `>` lines introduces a quote that may
             // be followed by more new text (bottom posting, interleaving), so
-            // only the attribution itself is dropped. Without `>` lines the
-            // original follows unmarked and nothing after it is new.
-            if next_content_is_quoted(&lines, i + span) {
-                i += span;
+            // only the header itself is dropped. Without `>` lines the history
+            // follows unmarked and nothing after it is new.
+            if found.quote_follows {
+                i += found.span;
                 continue;
             }
             break;
         }
-        if is_mobile_footer(line) {
+        if is_app_footer(line) {
             i += 1;
             continue;
         }
@@ -87,228 +99,218 @@ fn is_quoted(line: &str) -> bool {
     line.trim_start().starts_with('>')
 }
 
+/// Which lines belong to a `>` quote. Besides the marked lines, a client that
+/// wraps a quoted line too long for its width leaves the rest without a `>`:
+/// a run of up to three unmarked lines directly between two quoted lines is
+/// part of the quote when it is a piece of a link, or the lower-case tail of a
+/// long line. A short answer between questions ("> Which version?" / "4.2" /
+/// "> Which OS?") is neither and stays.
+fn quoted_lines(lines: &[&str]) -> Vec<bool> {
+    let mut quoted: Vec<bool> = lines.iter().map(|l| is_quoted(l)).collect();
+    let mut i = 1;
+    while i < lines.len() {
+        if quoted[i] || !quoted[i - 1] || lines[i].trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        let run_end = (i..lines.len().min(i + 4))
+            .find(|&j| quoted[j] || lines[j].trim().is_empty())
+            .unwrap_or(lines.len().min(i + 4));
+        let closed_by_quote = run_end < lines.len() && quoted[run_end];
+        let previous_long = plain(lines[i - 1]).chars().count() >= 60;
+        let wrapped = (i..run_end).all(|j| {
+            is_link_piece(lines[j])
+                || previous_long && lines[j].trim_start().starts_with(char::is_lowercase)
+        });
+        if closed_by_quote && wrapped {
+            for flag in &mut quoted[i..run_end] {
+                *flag = true;
+            }
+        }
+        i = run_end.max(i + 1);
+    }
+    quoted
+}
+
+/// One token that reads as (part of) a URL: a scheme, `www.`, or the path,
+/// query and escape characters of one. A short answer such as "4.2.1" has none.
+fn is_link_piece(line: &str) -> bool {
+    let text = line.trim();
+    !text.is_empty()
+        && !text.contains(char::is_whitespace)
+        && (text.contains("://")
+            || text.starts_with("www.")
+            || text.ends_with('>')
+            || text.contains(['/', '?', '=', '&', '%']))
+}
+
 fn is_signature_delimiter(line: &str) -> bool {
     // RFC 3676 says "-- " but many clients and copy/paste eat the space.
-    line == "-- " || line == "--" || line == "-- \u{a0}" || line == "--\u{a0}"
+    let text = plain(line);
+    text == "--" && line.trim_start().starts_with("--")
 }
 
-/// Outlook puts a line of underscores above its header block.
-fn is_separator_line(line: &str) -> bool {
-    let t = line.trim();
-    t.len() >= 10 && t.chars().all(|c| c == '_')
-}
-
-fn is_original_message_marker(line: &str) -> bool {
-    let t = line
-        .trim()
-        .trim_matches(|c: char| c == '-' || c == '_' || c == ' ' || c == '*');
-    let lower = t.to_lowercase();
-    if lower.is_empty() || !line.trim_start().starts_with("--") {
+/// Whether the history starts at line `i` with a header block, a separator
+/// such as "-----Original Message-----" or a forward marker. Outlook's rule of
+/// underscores counts only above a header block, since people draw lines too.
+fn starts_history(lines: &[&str], i: usize) -> bool {
+    let line = lines[i];
+    if line.trim().is_empty() {
         return false;
     }
-    [
-        "ursprüngliche nachricht",
-        "original message",
-        "originalnachricht",
-        "message d'origine",
-        "mensaje original",
-        "messaggio originale",
-    ]
-    .iter()
-    .any(|m| lower == *m)
-}
-
-/// Strips `*bold*` markers and a few kinds of leading decoration left by
-/// HTML-to-text converters, so `*From:* X` reads like `From: X`.
-fn header_key(line: &str) -> Option<String> {
-    let cleaned: String = line.trim().chars().filter(|c| *c != '*').collect();
-    let colon = cleaned.find(':')?;
-    let key = cleaned[..colon].trim().to_lowercase();
-    if key.is_empty() || key.len() > 20 {
-        return None;
+    if is_separator_marker(line) || is_forward_marker(line) {
+        return true;
     }
-    Some(key)
-}
-
-const FROM_KEYS: &[&str] = &["from", "von", "de", "van", "da"];
-const DATE_KEYS: &[&str] = &["sent", "date", "gesendet", "datum", "envoyé"];
-const OTHER_KEYS: &[&str] = &[
-    "sent",
-    "date",
-    "to",
-    "subject",
-    "cc",
-    "gesendet",
-    "datum",
-    "an",
-    "betreff",
-    "envoyé",
-    "à",
-    "objet",
-    "reply-to",
-    "antwort an",
-];
-
-/// An Outlook style block: a `From:` line with at least two other header
-/// lines right around it. Requiring the companions keeps a sentence like
-/// "From: my point of view…" from cutting a message. GMX and WEB.DE put
-/// `Gesendet:` first, so the block may start with a date key too.
-fn starts_header_block(lines: &[&str], i: usize) -> bool {
-    let start = if is_separator_line(lines[i]) {
-        match (i + 1..lines.len()).find(|&j| !lines[j].trim().is_empty()) {
-            Some(j) => j,
-            None => return false,
-        }
-    } else {
-        i
-    };
-    match header_key(lines[start]) {
-        Some(k) if FROM_KEYS.contains(&k.as_str()) || DATE_KEYS.contains(&k.as_str()) => {}
-        _ => return false,
+    if is_rule_line(line) {
+        return (i + 1..lines.len())
+            .find(|&j| !lines[j].trim().is_empty())
+            .is_some_and(|j| {
+                header_block_span(lines, j).is_some() || is_separator_marker(lines[j])
+            });
     }
-    if follows_forward_marker(lines, i) {
-        return false;
-    }
-    let keys: Vec<String> = lines[start..]
-        .iter()
-        .take(7)
-        .map_while(|l| header_key(l))
-        .collect();
-    let has_from = keys.iter().any(|k| FROM_KEYS.contains(&k.as_str()));
-    let known = keys
-        .iter()
-        .filter(|k| FROM_KEYS.contains(&k.as_str()) || OTHER_KEYS.contains(&k.as_str()))
-        .count();
-    has_from && known >= 3
+    header_block_span(lines, i).is_some()
 }
 
-/// A forwarded message carries a header block too, but its content is what
-/// the sender wants us to read, so it is never cut.
-fn follows_forward_marker(lines: &[&str], i: usize) -> bool {
-    lines[..i]
-        .iter()
-        .rev()
-        .filter(|l| !l.trim().is_empty())
-        .take(1)
-        .any(|l| {
-            let lower = l.to_lowercase();
-            lower.contains("forwarded message")
-                || lower.contains("weitergeleitete nachricht")
-                || lower.contains("message transféré")
-        })
+/// A quote header found at line `i`: it starts `offset` bytes into the line
+/// (text before it is the sender's, "Thanks! On … wrote:") and spans `span`
+/// lines.
+struct FoundHeader {
+    offset: usize,
+    span: usize,
+    quote_follows: bool,
 }
 
-const ATTRIBUTION_VERBS: &[&str] = &[
-    "schrieb",
-    "wrote",
-    "a écrit",
-    "escribió",
-    "ha scritto",
-    "schreef",
-];
-
-/// Returns how many lines an attribution ("On … wrote:") starting at `i`
-/// spans. Gmail wraps long attributions, so up to three lines are joined.
-fn attribution_span(lines: &[&str], i: usize) -> Option<usize> {
-    let first = lines[i].trim();
-    if first.is_empty() {
+/// Looks for a quote header starting on line `i`, wrapped over up to three
+/// lines (Gmail wraps long ones) and possibly sharing the line with the reply.
+fn find_quote_header(lines: &[&str], quoted: &[bool], i: usize) -> Option<FoundHeader> {
+    let first = lines[i];
+    if first.trim().is_empty() {
         return None;
     }
     let mut joined = String::new();
     for span in 1..=3 {
-        let idx = i + span - 1;
-        let line = lines.get(idx)?.trim();
-        if line.is_empty() || is_quoted(line) {
+        let index = i + span - 1;
+        let line = lines.get(index)?;
+        if line.trim().is_empty() || quoted[index] {
+            return None;
+        }
+        // A wrapped header starts with its date or address, never with a line
+        // of the reply ("Merci" / "Le mar. 3 nov. …" / "a écrit :").
+        if span > 1 && (ends_a_sentence(lines[index - 1]) || !opens_a_header(first)) {
             return None;
         }
         if !joined.is_empty() {
             joined.push(' ');
         }
-        joined.push_str(line);
-        if joined.len() > 400 {
+        joined.push_str(line.trim());
+        if joined.len() > 600 {
             return None;
         }
-        if line.ends_with(':') {
-            return is_attribution(&joined, lines, i + span).then_some(span);
+        if !plain(line).ends_with(':') {
+            continue;
         }
+        let quote_follows = next_content_is_quoted(quoted, lines, i + span);
+        let offset_in_joined = first.len() - first.trim_start().len();
+        for start in split_points(first.trim()) {
+            let Some(kind) = quote_header(&joined[start..]) else {
+                continue;
+            };
+            if kind == QuoteHeader::IfQuoteFollows && !quote_follows {
+                continue;
+            }
+            return Some(FoundHeader {
+                offset: offset_in_joined + start,
+                span,
+                quote_follows,
+            });
+        }
+        return None;
     }
     None
 }
 
-fn is_attribution(joined: &str, lines: &[&str], after: usize) -> bool {
-    let lower = joined.to_lowercase();
-    if !ATTRIBUTION_VERBS.iter().any(|v| contains_word(&lower, v)) {
-        return false;
+/// The words quote headers open with, when they open with a word: "On …",
+/// "Am …", "Le …", "El …", "Il giorno …", "Op …", "Em …", "Den …", "W dniu …",
+/// "Dne …", "Vào …".
+const HEADER_OPENERS: &[&str] = &[
+    "On ", "Am ", "Le ", "El ", "Il ", "Op ", "Em ", "Den ", "W dniu ", "Dne ", "Vào ", "Pe ",
+];
+
+/// Where in a line a quote header may start: after the end of a sentence
+/// ("Thanks! On …", "Danke.Am …") or where an opener word follows the reply's
+/// last word ("Tom On Tue, …", "GrußAm 03.11.…"), earliest first, and at the
+/// start of the line last. A short word before a full stop is an abbreviation
+/// in a date ("Nov.", "tir.", "нояб."), not the end of a sentence.
+fn split_points(line: &str) -> Vec<usize> {
+    let mut points = Vec::new();
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    for (n, (pos, c)) in chars.iter().enumerate() {
+        let after_word = n > 0 && {
+            let before = chars[n - 1].1;
+            before.is_whitespace() || before.is_lowercase() || before == ','
+        };
+        if after_word
+            && HEADER_OPENERS
+                .iter()
+                .any(|opener| line[*pos..].starts_with(opener))
+        {
+            points.push(*pos);
+            continue;
+        }
+        if !matches!(c, '.' | '!' | '?' | '。' | '！' | '？') {
+            continue;
+        }
+        let after = pos + c.len_utf8();
+        let rest = &line[after..];
+        let start = after + (rest.len() - rest.trim_start().len());
+        let Some(next) = line[start..].chars().next() else {
+            continue;
+        };
+        let word: String = chars[..n]
+            .iter()
+            .rev()
+            .map(|(_, ch)| *ch)
+            .take_while(|ch| ch.is_alphabetic())
+            .collect();
+        let sentence_end = *c != '.' || word.chars().count() >= 5;
+        let opens = next.is_uppercase() || next.is_ascii_digit() && sentence_end;
+        if (sentence_end || next.is_uppercase() && word.chars().count() >= 4)
+            && opens
+            && start < line.len()
+        {
+            points.push(start);
+        }
     }
-    let leading = ["am ", "on ", "le ", "el ", "il ", "op "];
-    let has_leading = leading.iter().any(|p| lower.starts_with(p));
-    // Real attributions always carry a date or an address; a sentence such as
-    // "On Monday my colleague wrote:" has neither.
-    let has_marker = lower.chars().any(|c| c.is_ascii_digit()) || lower.contains('@');
-    if has_leading && has_marker {
+    points.push(0);
+    points
+}
+
+fn opens_a_header(line: &str) -> bool {
+    let text = plain(line);
+    has_date(&text) || looks_like_address(&text) || text.contains('<')
+}
+
+/// A line that ends a sentence cannot be the first half of a wrapped header.
+fn ends_a_sentence(line: &str) -> bool {
+    let text = plain(line);
+    if text.ends_with(['!', '?', '。', '！', '？']) {
         return true;
     }
-    // "Max <max@example.org> schrieb am 03.11.2026:" or plain "X wrote:" is
-    // only trusted when a `>` quote actually follows.
-    let verb_at_end = ATTRIBUTION_VERBS.iter().any(|v| {
-        let without_colon = lower.trim_end_matches(':').trim_end();
-        without_colon.ends_with(v) || lower.contains(&format!(" {v} am "))
-    });
-    verb_at_end && next_content_is_quoted(lines, after)
-}
-
-/// Whole-word search, so "geschrieben" does not count as "schrieb".
-fn contains_word(haystack: &str, word: &str) -> bool {
-    haystack.match_indices(word).any(|(pos, _)| {
-        let before = haystack[..pos].chars().next_back();
-        let after = haystack[pos + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
-}
-
-fn next_content_is_quoted(lines: &[&str], from: usize) -> bool {
-    lines[from.min(lines.len())..]
-        .iter()
-        .find(|l| !l.trim().is_empty())
-        .is_some_and(|l| is_quoted(l))
-}
-
-/// Footers that phones and mail apps append on their own; the sender did not
-/// write them, so they are noise in a ticket.
-fn is_mobile_footer(line: &str) -> bool {
-    let mut t = line.trim();
-    // Outlook mobile appends the download link: "Get Outlook for iOS<https://aka.ms/…>".
-    if let Some(pos) = t.find(['<', '[', '(']) {
-        t = t[..pos].trim_end();
-    }
-    let lower = t.trim_end_matches(['.', '!']).to_lowercase();
-    if lower.is_empty() || lower.len() > 70 {
+    let Some(before) = text.strip_suffix('.') else {
         return false;
-    }
-    let exact = [
-        "get outlook for ios",
-        "get outlook for android",
-        "outlook für ios beziehen",
-        "outlook für android beziehen",
-        "sent from mail for windows",
-        "sent from mail for windows 10",
-        "gesendet von mail für windows",
-        "gesendet von mail für windows 10",
-        "sent from yahoo mail",
-        "sent from yahoo mail for iphone",
-        "sent from yahoo mail on android",
-    ];
-    if exact.contains(&lower.as_str()) {
-        return true;
-    }
-    (lower.starts_with("sent from my ") && lower.split_whitespace().count() <= 7)
-        || (lower.starts_with("von meinem ") && lower.ends_with(" gesendet"))
-        || lower.starts_with("gesendet von meinem ")
-        || lower.starts_with("gesendet von outlook")
-        || lower.starts_with("sent from outlook for ")
-        || lower.starts_with("envoyé de mon ")
-        || (lower.starts_with("gesendet mit der ") && lower.ends_with(" app"))
-        || (lower.starts_with("gesendet von ") && lower.ends_with(" mail app"))
+    };
+    before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphabetic())
+        .count()
+        >= 5
+}
+
+fn next_content_is_quoted(quoted: &[bool], lines: &[&str], from: usize) -> bool {
+    (from.min(lines.len())..lines.len())
+        .find(|&j| !lines[j].trim().is_empty())
+        .is_some_and(|j| quoted[j])
 }
 
 #[cfg(test)]
@@ -392,9 +394,49 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_header_block_is_kept() {
-        let t = "FYI\n\n---------- Forwarded message ---------\nFrom: Bob <bob@example.net>\nDate: Mon, 3 Nov 2026\nSubject: Invoice\nTo: <erika@example.org>\n\nInvoice is wrong.";
-        assert_eq!(extract_reply(t), t);
+    fn a_forward_keeps_the_note_and_a_bare_forward_everything() {
+        // The forwarded part becomes an attachment (see forward.rs).
+        let forwarded = "---------- Forwarded message ---------\nFrom: Bob <bob@example.net>\nDate: Mon, 3 Nov 2026\nSubject: Invoice\nTo: <erika@example.org>\n\nInvoice is wrong.";
+        assert_eq!(extract_reply(&format!("FYI\n\n{forwarded}")), "FYI");
+        assert_eq!(extract_reply(forwarded), forwarded);
+    }
+
+    #[test]
+    fn quote_headers_in_other_languages_and_on_the_reply_line() {
+        for (text, want) in [
+            ("Bedankt!\n\nOp di 3 nov. 2026 om 10:12 schreef Support <s@example.com>:\n> Hallo", "Bedankt!"),
+            ("Tak.\n\nDen tir. 3. nov. 2026 kl. 10.12 skrev Support <s@example.com>:\n> Hej", "Tak."),
+            ("Dzięki\n\nwt., 3 lis 2026 o 10:12 Support <s@example.com> napisał(a):\n> Witam", "Dzięki"),
+            ("Спасибо\n\nвт, 3 нояб. 2026 г. в 10:12, Support <s@example.com>:\n> Привет", "Спасибо"),
+            ("Cảm ơn\n\nVào Th 3, 3 thg 11, 2026 vào lúc 10:12 Support <s@example.com> đã viết:\n> Chào", "Cảm ơn"),
+            ("Thanks, works. On Tue, 3 Nov 2026 at 10:12, Support <s@example.com> wrote:\n> Try it", "Thanks, works."),
+            ("Danke\nMaxAm 03.11.2026 um 10:12 schrieb Support <s@example.com>:\n> Hallo", "Danke\nMax"),
+            ("好的，谢谢！Support <s@example.com> 于2026年11月3日周二 10:12写道：\n> 你好", "好的，谢谢！"),
+        ] {
+            assert_eq!(extract_reply(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_reply_line_before_a_wrapped_header_stays() {
+        let t = "Merci\nLe mar. 3 nov. 2026 à 10:12, Support\n<s@example.com> a écrit :\n> Bonjour";
+        assert_eq!(extract_reply(t), "Merci");
+    }
+
+    #[test]
+    fn links_and_tails_a_client_wrapped_out_of_the_quote_are_quoted() {
+        let t = "Done.\n\nOn Tue, 3 Nov 2026 at 10:12, S <s@example.com> wrote:\n> Open\nhttps://example.com/a/very/long/link?with=query\n> and log in.\n";
+        assert_eq!(extract_reply(t), "Done.");
+        let t = "Ok.\n\nOn Tue, 3 Nov 2026 at 10:12, S <s@example.com> wrote:\n> > A long line of the older message that the client had to wrap somewhere\naround here.\n> > More.\n";
+        assert_eq!(extract_reply(t), "Ok.");
+    }
+
+    #[test]
+    fn header_blocks_in_other_languages() {
+        let t = "Klopt.\n\nVan: Support <s@example.com>\nVerzonden: dinsdag 3 november 2026 10:12\nAan: Jan\nOnderwerp: Printer\n\nOud";
+        assert_eq!(extract_reply(t), "Klopt.");
+        let t = "Ок.\n\n-----Исходное сообщение-----\nОт: Support\nОтправлено: 3 ноября 2026 г. 10:12\n\nСтарое";
+        assert_eq!(extract_reply(t), "Ок.");
     }
 
     #[test]
