@@ -399,10 +399,12 @@ fn reindex_from_store(messages: usize) {
         let line =
             serde_json::json!({"tree": "tickets", "key": hex::encode(id.key()), "value": ticket});
         writeln!(dump, "{line}").expect("write");
+        // Each ticket's history is a chain, as the engine writes it: import checks.
+        let mut prev_hash = kontor_engine::chain::GENESIS.to_string();
         for entry in &doc.entries {
             history_id += 1;
             let record = RecordRef::ticket(id);
-            let entry = HistoryEntry {
+            let mut entry = HistoryEntry {
                 id: HistoryId(history_id),
                 record,
                 at,
@@ -417,7 +419,11 @@ fn reindex_from_store(messages: usize) {
                     attachments: vec![],
                     threaded_by: None,
                 },
+                prev_hash: String::new(),
+                hash: String::new(),
             };
+            kontor_engine::chain::seal(&prev_hash, &mut entry);
+            prev_hash = entry.hash.clone();
             let mut key = record.key_prefix().to_vec();
             key.extend_from_slice(&entry.id.key());
             let line =
