@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p kontor --bench throughput` creates tickets, each with its first
 //! history message, through the engine alone (8 and 32 threads) and through HTTP
-//! (8 concurrent keep-alive clients against the real router on a loopback socket).
+//! (8 concurrent keep-alive clients against the real router on a loopback socket),
+//! and quotes with three priced lines through HTTP beside them.
 //! Set `KONTOR_BENCH_TICKETS` to change the count per run (default 20000).
 
 use std::sync::Arc;
@@ -28,9 +29,20 @@ fn main() {
         .build()
         .expect("runtime");
     for clients in [8, 32] {
-        let rate = runtime.block_on(http_run(total, clients));
+        let rate = runtime.block_on(http_run(total, clients, Created::Tickets));
         println!("http    {clients:>2} clients: {rate:>8.0} tickets/s");
     }
+    for clients in [8, 32] {
+        let rate = runtime.block_on(http_run(total, clients, Created::Quotes));
+        println!("http    {clients:>2} clients: {rate:>8.0} quotes/s (three lines each)");
+    }
+}
+
+/// What the HTTP run creates.
+#[derive(Debug, Clone, Copy)]
+enum Created {
+    Tickets,
+    Quotes,
 }
 
 fn new_ticket(n: usize) -> NewTicket {
@@ -70,10 +82,28 @@ fn engine_run(total: usize, threads: usize) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn http_run(total: usize, clients: usize) -> f64 {
+async fn http_run(total: usize, clients: usize, created: Created) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = Arc::new(Engine::open(dir.path(), EngineConfig::default()).expect("engine"));
     let (_, key) = engine.create_api_key("bench").expect("key");
+    let company = engine
+        .create_company(kontor_engine::ops::parties::NewCompany {
+            name: "Bäckerei Schmidt".into(),
+            kind: kontor_engine::model::CompanyKind::Customer,
+            reseller_id: None,
+            onretail_instance_ids: vec![],
+        })
+        .expect("company");
+    let contact = engine
+        .create_contact(kontor_engine::ops::parties::NewContact {
+            company_id: company.id,
+            name: "Petra Schmidt".into(),
+            email: "petra@example.org".into(),
+            role: kontor_engine::model::ContactRole::Manager,
+            locale: None,
+        })
+        .expect("contact");
+    let (company_id, contact_id) = (company.id.to_string(), contact.id.to_string());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -93,24 +123,43 @@ async fn http_run(total: usize, clients: usize) -> f64 {
             let _ = stopped.await;
         },
     ));
-    let url = format!("http://{address}/api/v1/tickets");
+    let path = match created {
+        Created::Tickets => "tickets",
+        Created::Quotes => "quotes",
+    };
+    let url = format!("http://{address}/api/v1/{path}");
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
             let url = url.clone();
             let key = key.clone();
+            let (company_id, contact_id) = (company_id.clone(), contact_id.clone());
             tokio::spawn(async move {
                 let http = reqwest::Client::builder()
                     .pool_idle_timeout(Duration::from_secs(30))
                     .build()
                     .expect("client");
                 for n in (client..total).step_by(clients) {
-                    let ticket = new_ticket(n);
-                    let body = serde_json::json!({
-                        "subject": ticket.subject,
-                        "body": ticket.body,
-                        "requester_email": format!("kunde{}@example.org", n % 97),
-                    });
+                    let body = match created {
+                        Created::Tickets => {
+                            let ticket = new_ticket(n);
+                            serde_json::json!({
+                                "subject": ticket.subject,
+                                "body": ticket.body,
+                                "requester_email": format!("kunde{}@example.org", n % 97),
+                            })
+                        }
+                        Created::Quotes => serde_json::json!({
+                            "company_id": company_id, "contact_id": contact_id,
+                            "title": format!("Zweite Kasse {n}"),
+                            "lines": [
+                                {"description": "Kassenterminal T2", "quantity": 1, "unit_price_cents": 129900},
+                                {"description": "Bondrucker", "quantity": 1, "unit_price_cents": 24900},
+                                {"description": "Einrichtung (Stunden)", "quantity": 3, "unit_price_cents": 9500}
+                            ],
+                            "currency": "EUR", "valid_until": "2099-12-31",
+                        }),
+                    };
                     let response = http
                         .post(&url)
                         .bearer_auth(&key)
