@@ -120,7 +120,7 @@ pub fn format_money(cents: i64, currency: &str, locale: crate::model::Locale) ->
     };
     let mut grouped = String::new();
     for (position, digit) in whole.chars().enumerate() {
-        if position > 0 && (whole.len() - position) % 3 == 0 {
+        if position > 0 && (whole.len() - position).is_multiple_of(3) {
             grouped.push(group);
         }
         grouped.push(digit);

@@ -9,10 +9,13 @@ use super::batch::{BatchBackend, Batcher, WriteSet};
 use super::{Pair, Store, StoreError, Tree, TxnWork};
 use crate::error::EngineError;
 
+/// Every pair of every tree, keyed by (tree index, key) so a tree is one range.
+type Pairs = BTreeMap<(usize, Vec<u8>), Vec<u8>>;
+
 /// Every tree as one ordered map keyed by (tree, key). Nothing survives the process.
 #[derive(Default)]
 pub struct MemoryStore {
-    data: RwLock<BTreeMap<(usize, Vec<u8>), Vec<u8>>>,
+    data: RwLock<Pairs>,
     batcher: Batcher,
 }
 
