@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kontor_engine::error::Unavailable;
 use kontor_engine::intake::InboundMail;
-use kontor_engine::store::StoreError;
 use kontor_engine::{Engine, EngineError};
 
 use crate::config::Config;
@@ -43,7 +43,7 @@ impl MailSink for EngineSink {
             // The ingest waits for the group-committed flush: off the async workers.
             match tokio::task::spawn_blocking(move || engine.ingest(mail)).await {
                 Ok(Ok(_result)) => DeliveryVerdict::Stored,
-                Ok(Err(error @ EngineError::Store(StoreError::Full { .. }))) => {
+                Ok(Err(error)) if error.unavailable() == Some(Unavailable::DiskFull) => {
                     log_failure(&error);
                     DeliveryVerdict::InsufficientStorage
                 }

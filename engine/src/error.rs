@@ -42,7 +42,29 @@ pub enum EngineError {
     Keys(#[from] crate::links::KeyRingError),
 }
 
+/// Why the engine could not do its work, as the edges need to tell it, without
+/// knowing the store behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The data dir's disk is full; nothing was stored; try later (507, SMTP 452).
+    DiskFull,
+    /// A commit did not finish in time; the write may or may not be stored (503).
+    Stalled,
+    /// Storage or keys failed otherwise (500, SMTP 451).
+    Failed,
+}
+
 impl EngineError {
+    /// `Some` when the failure is the engine's own (storage, keys), not the request's.
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        match self {
+            EngineError::Store(StoreError::Full { .. }) => Some(Unavailable::DiskFull),
+            EngineError::Store(StoreError::Stalled { .. }) => Some(Unavailable::Stalled),
+            EngineError::Store(_) | EngineError::Keys(_) => Some(Unavailable::Failed),
+            _ => None,
+        }
+    }
+
     /// One invalid field, the most common case.
     pub fn invalid_field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use kontor_engine::store::StoreError;
+use kontor_engine::error::Unavailable;
 use kontor_engine::EngineError;
 
 use super::wire::{ErrorDetailJson, ErrorJson};
@@ -92,30 +92,28 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
                     .with_field(field, "too large")
             }
-            EngineError::Store(error @ StoreError::Full { .. }) => {
-                tracing::error!(%error, "write refused: disk full; answered 507");
-                ApiError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "storage_full",
-                    "the server's disk is full; nothing was stored, try again later",
-                )
-            }
-            EngineError::Store(error @ StoreError::Stalled { .. }) => {
-                tracing::error!(%error, "store stalled; answered 503");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    "the server's storage is not responding; the write may or may not be stored",
-                )
-            }
-            EngineError::Store(error) => {
-                tracing::error!(%error, "store failure answered 500");
-                ApiError::internal()
-            }
-            EngineError::Keys(error) => {
-                tracing::error!(%error, "key ring failure answered 500");
-                ApiError::internal()
-            }
+            failure => match failure.unavailable() {
+                Some(Unavailable::DiskFull) => {
+                    tracing::error!(error = %failure, "write refused: disk full; answered 507");
+                    ApiError::new(
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        "storage_full",
+                        "the server's disk is full; nothing was stored, try again later",
+                    )
+                }
+                Some(Unavailable::Stalled) => {
+                    tracing::error!(error = %failure, "store stalled; answered 503");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        "the server's storage is not responding; the write may or may not be stored",
+                    )
+                }
+                _ => {
+                    tracing::error!(error = %failure, "engine failure answered 500");
+                    ApiError::internal()
+                }
+            },
         }
     }
 }

@@ -170,20 +170,7 @@ impl RecordType for Document {
         }
     }
 
-    fn status_code(&self) -> u8 {
-        self.status as u8 + 1
-    }
-
-    fn parse_status_code(status: &str) -> Option<u8> {
-        DocumentStatus::parse(status).map(|status| status as u8 + 1)
-    }
-
-    fn touch(&mut self, at: DateTime<Utc>, assignee: Option<StaffId>) {
-        self.updated_at = at;
-        if assignee.is_some() {
-            self.assignee_id = assignee;
-        }
-    }
+    super::status_and_touch!(DocumentStatus);
 
     fn search_text(&self) -> Vec<String> {
         let mut text = vec![crate::intake::text::html_to_text(&self.body_html)];

@@ -289,6 +289,32 @@ pub fn parse_record_id(kind: RecordKind, text: &str) -> Option<RecordRef> {
     digits.parse().ok().map(|id| RecordRef { kind, id })
 }
 
+/// The `RecordType` methods every kind with a `status` enum, an `updated_at` and an
+/// `assignee_id` writes the same way: status codes are the enum's position + 1.
+macro_rules! status_and_touch {
+    ($status:ty) => {
+        fn status_code(&self) -> u8 {
+            self.status as u8 + 1
+        }
+
+        fn parse_status_code(status: &str) -> Option<u8> {
+            <$status>::parse(status).map(|status| status as u8 + 1)
+        }
+
+        fn touch(
+            &mut self,
+            at: chrono::DateTime<chrono::Utc>,
+            assignee: Option<crate::ids::StaffId>,
+        ) {
+            self.updated_at = at;
+            if assignee.is_some() {
+                self.assignee_id = assignee;
+            }
+        }
+    };
+}
+pub(crate) use status_and_touch;
+
 /// A kind, as the generic parts of the engine see it.
 pub(crate) trait KindSpec: Sync {
     fn link_scopes(&self) -> &'static [LinkScope];
