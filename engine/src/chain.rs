@@ -17,9 +17,13 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// `value` as canonical JSON: sorted keys, no whitespace, strings escaped as
 /// serde_json escapes them (only `"`, `\\` and control characters).
 pub fn canonical_json(value: &impl Serialize) -> String {
-    let value = serde_json::to_value(value).unwrap_or(Value::Null);
+    canonical_json_of(&serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
+/// [`canonical_json`] of a value already in JSON form (no second conversion).
+pub fn canonical_json_of(value: &Value) -> String {
     let mut out = String::new();
-    write_canonical(&value, &mut out);
+    write_canonical(value, &mut out);
     out
 }
 
@@ -69,7 +73,7 @@ pub fn entry_hash(prev_hash: &str, entry: &HistoryEntry) -> String {
     }
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical_json(&unhashed).as_bytes());
+    hasher.update(canonical_json_of(&unhashed).as_bytes());
     hex::encode(hasher.finalize())
 }
 
