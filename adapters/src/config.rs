@@ -26,6 +26,33 @@ pub struct Config {
     pub search: SearchConfig,
     pub store: StoreConfig,
     pub schedule: ScheduleConfig,
+    pub portal: PortalConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The IANA time zone times are shown in, on pages and in PDFs.
+    pub display_timezone: String,
+    /// Shown in the portal's header and page titles.
+    pub vendor_name: String,
+    /// A logo on our own host (a path like `/portal/assets/logo.png` or a URL of
+    /// `public_url`); the pages' CSP allows no other host.
+    pub logo_url: String,
+    pub imprint_url: String,
+    pub privacy_url: String,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            display_timezone: "Europe/Berlin".into(),
+            vendor_name: "Support".into(),
+            logo_url: String::new(),
+            imprint_url: String::new(),
+            privacy_url: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +198,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             store: StoreConfig::default(),
             schedule: ScheduleConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -321,6 +349,17 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "default_locale must be \"de\" or \"en\", not {:?}",
                 self.default_locale
+            )));
+        }
+        if self
+            .portal
+            .display_timezone
+            .parse::<chrono_tz::Tz>()
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "portal.display_timezone is not an IANA time zone: {:?}",
+                self.portal.display_timezone
             )));
         }
         if !matches!(self.outbound.transport.as_str(), "file" | "smtp") {

@@ -151,6 +151,14 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
                 &config.security.onretail_previous_secret,
                 config.security.onretail_rate_per_minute,
             ),
+            portal: http::portal::PortalSettings::new(
+                &config.portal.vendor_name,
+                &config.portal.logo_url,
+                &config.portal.imprint_url,
+                &config.portal.privacy_url,
+                &config.portal.display_timezone,
+                &config.public_url,
+            ),
         },
         pages,
     );

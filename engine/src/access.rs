@@ -41,7 +41,9 @@ pub struct Denied {
 }
 
 /// What a contact may see: its own records always; its company's with the portal as a
-/// manager; and, for a reseller's manager, the records of the reseller's customers.
+/// manager; and, for any contact of a reseller with the portal, the tickets of the
+/// reseller's customers (CONTRACT.md section 3: "a reseller's contacts see their
+/// customers' tickets").
 /// The search index applies this same scope inside its queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactScope {
@@ -58,7 +60,8 @@ pub fn contact_scope(contact: &Contact, company: &Company) -> ContactScope {
         contact_id: contact.id,
         company_id: contact.company_id,
         sees_company,
-        sees_reseller_customers: sees_company && company.kind == CompanyKind::Reseller,
+        sees_reseller_customers: contact.permissions.portal
+            && company.kind == CompanyKind::Reseller,
     }
 }
 
@@ -102,7 +105,7 @@ pub fn audience_tokens(
 
 /// What a contact may see, as the tokens [`audience_tokens`] gives records: its own
 /// records; as a manager with the portal, its company's (documents and tickets);
-/// as a reseller's manager, its customers' tickets; and each commercial kind it
+/// as a reseller's contact, its customers' tickets; and each commercial kind it
 /// holds the permission for, unless its company buys through a reseller.
 pub fn viewer_tokens(contact: &Contact, company: &Company) -> Vec<String> {
     let scope = contact_scope(contact, company);

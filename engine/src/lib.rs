@@ -26,6 +26,7 @@ pub mod links;
 pub mod model;
 pub mod notify;
 pub mod ops;
+pub mod portal;
 pub mod records;
 pub mod search;
 pub mod signing;
@@ -139,6 +140,13 @@ impl Engine {
             tracing::info!(
                 entries = sealed,
                 "sealed every history into its chain (schema 3)"
+            );
+        }
+        if found < 4 {
+            let indexed = self.migrate_reseller_index()?;
+            tracing::info!(
+                companies = indexed,
+                "indexed the customers of every reseller (schema 4)"
             );
         }
         self.write(|tx| {

@@ -19,10 +19,27 @@ pub fn document_inputs(document: &Document) -> Value {
         "title": document.title,
         "body_html": document.body_html,
         "fields": document.fields,
+        "content_sha256": document_content_sha256(document),
         "values": document.values,
         "signer": document.signer,
         "signed_at": document.signed_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
     })
+}
+
+/// What the signer reads before signing: the document's content and its fields,
+/// without values. The sign page shows its SHA-256, and the signature's inputs carry
+/// it, so the signer can tell they signed exactly what they saw.
+pub fn document_content(document: &Document) -> Value {
+    json!({
+        "record": format!("{}", document.id),
+        "title": document.title,
+        "body_html": document.body_html,
+        "fields": document.fields,
+    })
+}
+
+pub fn document_content_sha256(document: &Document) -> String {
+    sha256_hex(canonical_json(&document_content(document)).as_bytes())
 }
 
 pub fn document_sha256(document: &Document) -> String {

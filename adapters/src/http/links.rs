@@ -1,28 +1,18 @@
-//! Magic links at the edge: `GET /l/{token}` (open a link: session cookie, 303 to
-//! its page, no token left in the address), `POST /l/fresh` (the expired page's form),
-//! and the staff API's `POST /api/v1/links`, `POST /api/v1/links/revoke` and
-//! `GET /api/v1/outbox`.
-//!
-//! Answers: valid 303; expired 410 with the fresh-link form; tampered, revoked or
-//! wrong scope 403. `GET` only reads: mail scanners and previewers open links too.
+//! Magic links in the staff API: `POST /api/v1/links`, `POST /api/v1/links/revoke`,
+//! and `GET /api/v1/outbox`. Opening a link is the portal's (`portal/login.rs`).
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
-use axum::{Form, Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::{Json, Router};
 
-use kontor_engine::ids::{ContactId, TicketId};
+use kontor_engine::ids::ContactId;
 use kontor_engine::links::LinkScope;
-use kontor_engine::model::{Locale, OutboxState, RecordKind, RecordRef};
-use kontor_engine::ops::links::LinkRefused;
+use kontor_engine::model::{OutboxState, RecordKind, RecordRef};
 use kontor_engine::ops::PageRequest;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use super::pages::{page_headers, SESSION_COOKIE};
 use super::wire::{
     outbox_state_name, ErrorJson, LinkJson, ListJson, NewLinkJson, OutboxItemJson, OutboxQuery,
     RevokeLinksJson, RevokedLinksJson,
@@ -74,125 +64,8 @@ pub async fn list_outbox(
     Ok(Json(list))
 }
 
-/// `GET /l/{token}`.
-pub async fn open_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let default_locale = state.engine.config().default_locale;
-    let secure = state
-        .engine
-        .config()
-        .notify
-        .public_url
-        .starts_with("https://");
-    let checked = {
-        let token = token.clone();
-        state
-            .run(move |engine| {
-                let outcome = engine.open_link(&token);
-                // The expired page speaks the language of the link's contact.
-                let locale = match &outcome {
-                    Err(LinkRefused::Expired(claims)) => claims
-                        .contact_id
-                        .and_then(|id| engine.contact(id).ok())
-                        .map(|contact| contact.locale),
-                    _ => None,
-                };
-                Ok((outcome, locale))
-            })
-            .await
-    };
-    let (outcome, locale) = match checked {
-        Ok(checked) => checked,
-        Err(error) => return error.into_response(),
-    };
-    let locale = locale.unwrap_or(default_locale);
-    match outcome {
-        Ok(opened) => {
-            let max_age = (opened.session_expires_at - state.engine.clock().now())
-                .num_seconds()
-                .max(0);
-            let cookie = format!(
-                "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-                opened.session,
-                if secure { "; Secure" } else { "" }
-            );
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            let headers = response.headers_mut();
-            page_headers(headers);
-            if let Ok(location) = HeaderValue::from_str(&opened.location) {
-                headers.insert(header::LOCATION, location);
-            }
-            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-                headers.insert(header::SET_COOKIE, cookie);
-            }
-            response
-        }
-        Err(LinkRefused::Expired(_)) => state.pages.respond(
-            StatusCode::GONE,
-            "expired",
-            locale,
-            json!({"title": expired_title(locale), "token": token}),
-        ),
-        Err(LinkRefused::Forged | LinkRefused::Revoked | LinkRefused::WrongScope) => {
-            let (title, text) = match locale {
-                Locale::De => (
-                    "Ungültiger Link",
-                    "Dieser Link ist nicht gültig. Bitte nutzen Sie den Link aus unserer neuesten E-Mail.",
-                ),
-                Locale::En => (
-                    "Invalid link",
-                    "This link is not valid. Please use the link in our latest email.",
-                ),
-            };
-            state
-                .pages
-                .message(StatusCode::FORBIDDEN, locale, title, text)
-        }
-    }
-}
-
-fn expired_title(locale: Locale) -> &'static str {
-    match locale {
-        Locale::De => "Link abgelaufen",
-        Locale::En => "Link expired",
-    }
-}
-
-/// The expired page's form.
-#[derive(Debug, Deserialize)]
-pub struct FreshLinkForm {
-    token: String,
-}
-
-/// `POST /l/fresh`: mails a fresh link to the expired link's contact. The answer is the
-/// same whether or not anything was sent.
-pub async fn fresh_link(
-    State(state): State<AppState>,
-    Form(form): Form<FreshLinkForm>,
-) -> Response {
-    let locale = state.engine.config().default_locale;
-    let token = form.token;
-    if let Err(error) = state
-        .run(move |engine| engine.send_fresh_link(&token))
-        .await
-    {
-        tracing::warn!(code = %error.code, "sending a fresh link failed");
-    }
-    let (title, text) = match locale {
-        Locale::De => (
-            "Anfrage erhalten",
-            "Wenn der Link von uns stammt, haben wir einen neuen an die Adresse geschickt, an die der alte ging.",
-        ),
-        Locale::En => (
-            "Request received",
-            "If the link was ours, we have mailed a fresh one to the address the old one went to.",
-        ),
-    };
-    state.pages.message(StatusCode::OK, locale, title, text)
-}
-
-/// A magic link for a customer. Only `ticket` records have pages yet (others: 422
-/// `record_not_supported`); a ticket has `view` links only (`sign`: 422
-/// `scope_not_allowed`).
+/// A magic link for a customer to any record's page; `sign` only for documents and
+/// quotes (others: 422 `scope_not_allowed`).
 #[utoipa::path(post, path = "/api/v1/links", tag = "links", request_body = NewLinkJson,
     responses((status = 201, body = LinkJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 422, body = ErrorJson)))]
 pub async fn create_link(
@@ -247,13 +120,8 @@ fn record_of(kind: &str, id: &str) -> Result<RecordRef, ApiError> {
                 "must be ticket, document, quote, order, invoice or subscription",
             )
         })?;
-    if kind != RecordKind::Ticket {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "record_not_supported",
-            format!("links to a {} are not available yet", kind.as_str()),
-        ));
-    }
-    let ticket: TicketId = parse_id(id, "ticket", Some("id"))?;
-    Ok(RecordRef::ticket(ticket))
+    kontor_engine::records::parse_record_id(kind, id).ok_or_else(|| {
+        ApiError::not_found(kind.as_str(), id)
+            .with_field("id", format!("no {} {id}", kind.as_str()))
+    })
 }

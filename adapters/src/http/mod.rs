@@ -9,6 +9,7 @@ mod links;
 mod openapi;
 pub mod pages;
 mod parties;
+pub mod portal;
 pub mod record_wire;
 pub mod records;
 mod search;
@@ -47,6 +48,7 @@ pub struct HttpSettings {
     /// The base of every link we hand out.
     pub public_url: String,
     pub onretail: webhooks::OnRetailSettings,
+    pub portal: portal::PortalSettings,
 }
 
 impl AppState {
@@ -93,9 +95,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi::serve))
-        .route("/l/fresh", axum::routing::post(links::fresh_link))
-        .route("/l/{token}", get(links::open_link))
-        .route("/portal/tickets/{number}", get(pages::ticket_page))
+        .merge(portal::routes())
         .nest("/api/v1", api)
         .merge(webhooks::routes())
         .fallback(not_found)
@@ -110,9 +110,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer's address is evidence of a signature (the signer's IP).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn healthz() -> impl IntoResponse {

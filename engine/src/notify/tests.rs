@@ -233,20 +233,20 @@ fn every_link_check() {
     let token = link.url.rsplit("/l/").next().unwrap().to_string();
     assert!(token.len() < 50, "{token}");
 
-    // Valid: a session for the ticket's page.
-    let opened = f.engine.open_link(&token).unwrap();
+    // Valid: a session for the ticket's page, and that page only.
+    let opened = f.engine.open_portal_link(&token).unwrap();
     assert_eq!(opened.location, "/portal/tickets/1");
-    let claims = f.engine.check_session(&opened.session).unwrap();
-    assert_eq!(
-        f.engine.ticket_view(&claims, 1).unwrap().ticket.id,
-        ticket.id
-    );
+    let viewer = f.engine.portal_viewer(&opened.secret).unwrap().unwrap();
+    assert!(!viewer.whole_portal());
+    assert_eq!(f.engine.portal_ticket(&viewer, 1).unwrap().id, ticket.id);
+    let other = ticket_for(&f.engine, "jemand@example.org", false);
+    assert!(f.engine.portal_ticket(&viewer, other.number).is_err());
     // A session is no link, and a link is no session.
     assert_eq!(
-        f.engine.open_link(&opened.session),
+        f.engine.open_portal_link(&opened.secret),
         Err(LinkRefused::Forged)
     );
-    assert_eq!(f.engine.check_session(&token), None);
+    assert!(f.engine.portal_viewer(&token).unwrap().is_none());
 
     // Tampered: every single character changed is refused.
     for index in 0..token.len() {
@@ -255,7 +255,10 @@ fn every_link_check() {
         let tampered = String::from_utf8(bytes).unwrap();
         if tampered != token {
             assert!(
-                matches!(f.engine.open_link(&tampered), Err(LinkRefused::Forged)),
+                matches!(
+                    f.engine.open_portal_link(&tampered),
+                    Err(LinkRefused::Forged)
+                ),
                 "{tampered}"
             );
         }
@@ -272,25 +275,28 @@ fn every_link_check() {
             epoch: 0,
         },
     );
-    assert_eq!(f.engine.open_link(&sign), Err(LinkRefused::WrongScope));
+    assert_eq!(
+        f.engine.open_portal_link(&sign),
+        Err(LinkRefused::WrongScope)
+    );
     assert!(f.engine.create_link(record, None, LinkScope::Sign).is_err());
 
     // Expired, by the injected clock.
     f.clock.set(link.expires_at + Duration::minutes(1));
     assert!(matches!(
-        f.engine.open_link(&token),
+        f.engine.open_portal_link(&token),
         Err(LinkRefused::Expired(_))
     ));
-    assert_eq!(f.engine.check_session(&opened.session), None);
+    assert!(f.engine.portal_viewer(&opened.secret).unwrap().is_none());
     f.clock.set(link.expires_at - Duration::days(1));
 
     // Revoked by the epoch.
     assert_eq!(f.engine.revoke_links(record).unwrap(), 1);
-    assert_eq!(f.engine.open_link(&token), Err(LinkRefused::Revoked));
-    assert_eq!(f.engine.check_session(&opened.session), None);
+    assert_eq!(f.engine.open_portal_link(&token), Err(LinkRefused::Revoked));
+    assert!(f.engine.portal_viewer(&opened.secret).unwrap().is_none());
     let current = f.engine.create_link(record, None, LinkScope::View).unwrap();
     let current = current.url.rsplit("/l/").next().unwrap().to_string();
-    assert!(f.engine.open_link(&current).is_ok());
+    assert!(f.engine.open_portal_link(&current).is_ok());
 
     // Rotated: the old key still verifies, the new one signs; removed: it does not.
     let mut ring = f.engine.keys().clone();
@@ -401,7 +407,10 @@ fn the_commercial_hooks_queue_a_notice_with_a_link_of_their_scope() {
         .next()
         .unwrap()
         .to_string();
-    assert_eq!(f.engine.open_link(&token).unwrap().location, "/portal");
+    assert_eq!(
+        f.engine.open_portal_link(&token).unwrap().location,
+        "/portal"
+    );
 }
 
 #[test]

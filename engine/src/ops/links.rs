@@ -1,25 +1,19 @@
-//! Magic links: made for staff (`POST /api/v1/links`) and for notices, checked when a
-//! customer opens one, turned into a session, revoked by bumping the record's link
-//! epoch. Opening a link reads only: mail scanners open links too.
+//! Magic links: made for staff (`POST /api/v1/links`) and for notices, revoked by
+//! bumping the record's link epoch. Opening one into a portal session is
+//! `portal::open_portal_link`.
 
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::EngineError;
 use crate::ids::{ContactId, TicketId};
 use crate::links::{LinkClaims, LinkRejected, LinkScope};
-use crate::model::{
-    Contact, EntryBody, HistoryEntry, Locale, NoticeKind, RecordKind, RecordRef, Ticket, Visibility,
-};
+use crate::model::{Contact, NoticeKind, RecordKind, RecordRef, Ticket};
 use crate::notify::{link_epoch_in, HistoryExcerpt, Notice, Recipient};
-use crate::ops::PageRequest;
 use crate::store::Tree;
 use crate::validate::EmailAddress;
 use crate::Engine;
 
 use crate::links::LINK_PURPOSE;
-
-/// Separates link MACs from session-cookie MACs made of the same claims.
-const SESSION_PURPOSE: &str = "session";
 
 /// A link made for staff.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,25 +34,8 @@ pub enum LinkRefused {
     Revoked,
     /// A scope the record does not have (a `sign` link to a ticket).
     WrongScope,
-}
-
-/// Where an opened link leads, and the session cookie that carries it there.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenedLink {
-    pub claims: LinkClaims,
-    /// The page path, e.g. `/portal/tickets/42`.
-    pub location: String,
-    pub session: String,
-    pub session_expires_at: DateTime<Utc>,
-}
-
-/// What the read-only ticket page shows: the ticket, its public messages and events,
-/// and the locale to show them in.
-#[derive(Debug, Clone)]
-pub struct TicketView {
-    pub ticket: Ticket,
-    pub entries: Vec<HistoryEntry>,
-    pub locale: Locale,
+    /// Authentic, but the session could not be stored (a full disk): try again.
+    Unavailable,
 }
 
 impl Engine {
@@ -118,51 +95,6 @@ impl Engine {
             epoch: self.link_epoch(record)?,
         };
         Ok(self.link_url(&claims))
-    }
-
-    /// Checks a link's MAC, expiry, scope and epoch, and makes its session. Reads only.
-    pub fn open_link(&self, token: &str) -> Result<OpenedLink, LinkRefused> {
-        let now = self.clock().now();
-        let claims = self
-            .keys
-            .verify_claims(LINK_PURPOSE, token, now)
-            .map_err(|rejected| match rejected {
-                LinkRejected::Forged => LinkRefused::Forged,
-                LinkRejected::Expired(claims) => LinkRefused::Expired(claims),
-            })?;
-        if !scope_fits(claims.record.kind, claims.scope) {
-            return Err(LinkRefused::WrongScope);
-        }
-        if self
-            .link_epoch(claims.record)
-            .map_err(|_| LinkRefused::Forged)?
-            != claims.epoch
-        {
-            return Err(LinkRefused::Revoked);
-        }
-        let location = self.page_of(&claims).ok_or(LinkRefused::Forged)?;
-        let session_expires_at = claims
-            .expires_at
-            .min(now + Duration::hours(i64::from(self.config.notify.session_hours)));
-        let session_claims = LinkClaims {
-            expires_at: session_expires_at,
-            ..claims.clone()
-        };
-        Ok(OpenedLink {
-            session: self.keys.sign_claims(SESSION_PURPOSE, &session_claims),
-            claims,
-            location,
-            session_expires_at,
-        })
-    }
-
-    /// The claims of a session cookie, if it is ours, current and not revoked.
-    pub fn check_session(&self, cookie: &str) -> Option<LinkClaims> {
-        let claims = self
-            .keys
-            .verify_claims(SESSION_PURPOSE, cookie, self.clock().now())
-            .ok()?;
-        (self.link_epoch(claims.record).ok()? == claims.epoch).then_some(claims)
     }
 
     /// Revokes every link to `record` made so far; returns the new epoch.
@@ -302,63 +234,6 @@ impl Engine {
                 extra: serde_json::json!({}),
             },
         )
-    }
-
-    /// The ticket page of a session: the ticket with its public history, if the
-    /// session grants it (`access::decide`).
-    pub fn ticket_view(&self, claims: &LinkClaims, number: u64) -> Result<TicketView, EngineError> {
-        let ticket = self.ticket_by_number(number)?;
-        crate::access::decide(&crate::access::Action::ViewByLink {
-            claims,
-            record: RecordRef::ticket(ticket.id),
-        })
-        .map_err(|denied| EngineError::Rule {
-            code: denied.code,
-            message: denied.message,
-        })?;
-        let locale = match claims.contact_id {
-            Some(contact) => self
-                .contact(contact)
-                .map(|c| c.locale)
-                .unwrap_or(self.config.default_locale),
-            None => self.config.default_locale,
-        };
-        let mut entries = Vec::new();
-        let mut page = 1;
-        loop {
-            let request = PageRequest::new(Some(page), Some(crate::ops::MAX_PER_PAGE))?;
-            let batch = self.history(RecordRef::ticket(ticket.id), request)?;
-            let done = batch.items.len() < crate::ops::MAX_PER_PAGE as usize;
-            entries.extend(batch.items.into_iter().filter(|entry| {
-                entry.visibility == Visibility::Public
-                    && !matches!(entry.body, EntryBody::TimeEntry { .. })
-            }));
-            if done {
-                break;
-            }
-            page += 1;
-        }
-        Ok(TicketView {
-            ticket,
-            entries,
-            locale,
-        })
-    }
-
-    /// The page a link leads to.
-    fn page_of(&self, claims: &LinkClaims) -> Option<String> {
-        match (claims.record.kind, claims.scope) {
-            (RecordKind::Ticket, LinkScope::View) => {
-                let ticket = self.ticket(TicketId(claims.record.id)).ok()?;
-                Some(format!("/portal/tickets/{}", ticket.number))
-            }
-            (_, LinkScope::Login) => Some("/portal".into()),
-            (kind, _) => Some(format!(
-                "/portal/{}s/{}",
-                kind.as_str(),
-                crate::records::display_id(claims.record)
-            )),
-        }
     }
 
     /// Makes a signing key the active one; the old ones still verify. Works on the

@@ -6,7 +6,7 @@ use crate::access::{self, Action};
 use crate::error::{EngineError, FieldErrors};
 use crate::ids::{CompanyId, ContactId, StaffId};
 use crate::model::*;
-use crate::store::trees::key_of;
+use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::validate::{self, EmailAddress};
 use crate::{Engine, Page};
@@ -102,9 +102,64 @@ impl Engine {
                 tx.put_raw(Tree::CompanyByInstance, instance.as_bytes(), &id.key())?;
             }
             tx.put(Tree::Companies, &id.key(), &company)?;
+            if let Some(reseller_id) = company.reseller_id {
+                tx.put_raw(
+                    Tree::CompaniesByReseller,
+                    &key_of(&[&reseller_id.key(), &id.key()]),
+                    &[],
+                )?;
+            }
             tx.log(RecordRef::company(id), ChangeOp::Created)?;
             Ok(company)
         })
+    }
+
+    /// The customers of a reseller, oldest first.
+    pub fn reseller_customers(
+        &self,
+        reseller_id: CompanyId,
+    ) -> Result<Vec<CompanyId>, EngineError> {
+        self.store
+            .scan_prefix(Tree::CompaniesByReseller, &reseller_id.key(), false)
+            .map(|item| {
+                let (key, _) = item?;
+                trailing_u64(&key).map(CompanyId).ok_or_else(|| {
+                    EngineError::Store(crate::store::StoreError::Corrupt {
+                        tree: Tree::CompaniesByReseller.name(),
+                        reason: "short key".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Schema 3 → 4: the reseller index, from the companies of an older store.
+    pub(crate) fn migrate_reseller_index(&self) -> Result<u64, EngineError> {
+        let pairs: Vec<(CompanyId, CompanyId)> = self
+            .store
+            .scan_prefix(Tree::Companies, &[], false)
+            .filter_map(|item| match item {
+                Ok((_, value)) => {
+                    match crate::store::codec::decode::<Company>(Tree::Companies, &value) {
+                        Ok(company) => company.reseller_id.map(|r| Ok((r, company.id))),
+                        Err(error) => Some(Err(EngineError::from(error))),
+                    }
+                }
+                Err(error) => Some(Err(EngineError::from(error))),
+            })
+            .collect::<Result<_, _>>()?;
+        let count = pairs.len() as u64;
+        self.write(|tx| {
+            for (reseller, customer) in &pairs {
+                tx.put_raw(
+                    Tree::CompaniesByReseller,
+                    &key_of(&[&reseller.key(), &customer.key()]),
+                    &[],
+                )?;
+            }
+            Ok(())
+        })?;
+        Ok(count)
     }
 
     /// The company that owns an onRetail instance.

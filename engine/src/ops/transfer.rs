@@ -76,7 +76,7 @@ impl Engine {
         out.write_all(keys.as_bytes()).map_err(io_error)?;
         out.write_all(b"\n").map_err(io_error)?;
         let mut lines = 1u64;
-        for tree in Tree::ALL {
+        for tree in Tree::ALL.into_iter().filter(|tree| tree.is_exported()) {
             for item in self.store.scan_prefix(tree, &[], false) {
                 let (key, value) = item?;
                 let line = match tree.value_encoding() {

@@ -211,6 +211,9 @@ pub struct FieldInput {
 #[derive(Debug, Clone)]
 pub struct SignInput {
     pub values: BTreeMap<String, String>,
+    /// The `signing::document_content_sha256` the signer's page showed; signing is
+    /// refused (409 `document_changed`) when the document no longer has it.
+    pub content_sha256: Option<String>,
     pub ip: String,
     pub user_agent: String,
 }
@@ -362,6 +365,14 @@ impl Engine {
         self.write(|tx| {
             let old: Document = super::require(tx, id.0)?;
             check_signable(&old)?;
+            if let Some(shown) = &input.content_sha256 {
+                if *shown != crate::signing::document_content_sha256(&old) {
+                    return Err(EngineError::Conflict {
+                        code: "document_changed",
+                        message: "the document changed after the page showed it; reload it".into(),
+                    });
+                }
+            }
             let contact = crate::store::tables::CONTACTS
                 .get(tx, &old.contact_id)?
                 .ok_or_else(|| EngineError::not_found("contact", old.contact_id))?;

@@ -319,6 +319,7 @@ fn a_document_is_signed_once_with_every_required_field() {
         f.engine.sign_document(
             document.id,
             SignInput {
+                content_sha256: None,
                 values: values.clone(),
                 ip: "192.0.2.1".into(),
                 user_agent: "test".into(),

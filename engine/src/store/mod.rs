@@ -17,7 +17,7 @@ use crate::error::EngineError;
 pub use trees::Tree;
 
 /// Bumped when a stored layout changes incompatibly; checked at open.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Why the backend failed. The message is for logs and for the one-line CLI error.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -78,11 +78,21 @@ pub enum Tree {
     /// record kind (u8) ++ record id (u64 BE) -> HistoryHead: the hash of the
     /// record's last history entry, so an append reads one key.
     HistoryHeads,
+    /// sha256 of the session secret (32 bytes) -> PortalSession. The portal's
+    /// server-side sessions; never exported (a restore logs everyone out).
+    PortalSessions,
+    /// lower-case email (utf-8) ++ 0x00 ++ unix hour (u64 BE) -> count (u64 BE).
+    /// Login links mailed per address and hour (at most 5).
+    LoginLinksHourly,
+    /// reseller company_id (u64 BE) ++ customer company_id (u64 BE) -> (). A
+    /// reseller's customers, for its contacts' ticket list. (Schema 4; filled at
+    /// open from the companies of older stores.)
+    CompaniesByReseller,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 31] = [
+    pub const ALL: [Tree; 34] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -114,6 +124,9 @@ impl Tree {
         Tree::Records,
         Tree::RecordIndex,
         Tree::HistoryHeads,
+        Tree::PortalSessions,
+        Tree::LoginLinksHourly,
+        Tree::CompaniesByReseller,
     ];
 
     /// The tree's position in [`Tree::ALL`], for tables indexed by tree.
@@ -155,7 +168,16 @@ impl Tree {
             Tree::Records => "records",
             Tree::RecordIndex => "record_index",
             Tree::HistoryHeads => "history_heads",
+            Tree::PortalSessions => "portal_sessions",
+            Tree::LoginLinksHourly => "login_links_hourly",
+            Tree::CompaniesByReseller => "companies_by_reseller",
         }
+    }
+
+    /// Whether `export` writes the tree: sessions are not data, and a restored
+    /// session would outlive the logout that ended it.
+    pub fn is_exported(self) -> bool {
+        self != Tree::PortalSessions
     }
 
     pub fn from_name(name: &str) -> Option<Tree> {
@@ -179,7 +201,8 @@ impl Tree {
             | Tree::MailIntake
             | Tree::Quarantine
             | Tree::Records
-            | Tree::HistoryHeads => ValueEncoding::Json,
+            | Tree::HistoryHeads
+            | Tree::PortalSessions => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -195,7 +218,9 @@ impl Tree {
             | Tree::Blobs
             | Tree::RawMail
             | Tree::SenderHourly
-            | Tree::RecordIndex => ValueEncoding::Bytes,
+            | Tree::RecordIndex
+            | Tree::LoginLinksHourly
+            | Tree::CompaniesByReseller => ValueEncoding::Bytes,
         }
     }
 }
