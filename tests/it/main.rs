@@ -1,6 +1,7 @@
 //! Kontor's black-box suite: one test binary that starts the real `kontor` server and
 //! talks to it over HTTP (and SMTP) as a user would.
 
+mod browser;
 mod cli;
 mod customer_threading;
 mod disk_full;
@@ -13,6 +14,8 @@ mod jobs;
 mod mail_round_trip;
 mod outbound;
 mod parties;
+mod portal;
+mod portal_browser;
 mod records;
 mod search;
 mod smtp_client;

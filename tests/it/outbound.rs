@@ -199,7 +199,12 @@ async fn the_confirmation_is_in_the_requesters_locale_threads_and_its_link_opens
             .send()
             .await
             .unwrap();
-        assert_eq!(closed.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            closed.status(),
+            StatusCode::SEE_OTHER,
+            "a page needs a session: to the login"
+        );
+        assert_eq!(closed.headers()["location"], "/portal/login");
     }
     // Opening links changed nothing: the history has no new entries from it.
     let every_message_once = sink.messages();

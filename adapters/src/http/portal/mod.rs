@@ -103,7 +103,7 @@ fn origin_of(url: &str) -> String {
 /// The portal's routes (the customer's side of the HTTP edge).
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new()
-        .route("/l/fresh", post(login::fresh_link))
+        .route("/l/fresh", post_only(login::fresh_link))
         .route("/l/{token}", get(login::open_link))
         .route("/portal", get(overview))
         .route("/portal/", get(overview))
@@ -111,28 +111,43 @@ pub fn routes() -> Router<AppState> {
             "/portal/login",
             get(login::login_page).post(login::request_link),
         )
-        .route("/portal/logout", post(login::logout))
+        .route("/portal/logout", post_only(login::logout))
         .route("/portal/assets/{file}", get(asset))
         .route("/portal/tickets", get(tickets::list).post(tickets::create))
         .route("/portal/tickets/new", get(tickets::new_form))
         .route("/portal/tickets/{number}", get(tickets::page))
-        .route("/portal/tickets/{number}/messages", post(tickets::reply))
-        .route("/portal/tickets/{number}/reopen", post(tickets::reopen))
+        .route(
+            "/portal/tickets/{number}/messages",
+            post_only(tickets::reply),
+        )
+        .route(
+            "/portal/tickets/{number}/reopen",
+            post_only(tickets::reopen),
+        )
         .route(
             "/portal/tickets/{number}/attachments/{attachment}",
             get(tickets::attachment),
         )
-        .route("/portal/documents/{id}/draft", post(signing::save_draft))
-        .route("/portal/documents/{id}/sign", post(signing::sign))
-        .route("/portal/quotes/{id}/accept", post(signing::accept_quote))
-        .route("/portal/quotes/{id}/decline", post(signing::decline_quote));
+        .route(
+            "/portal/documents/{id}/draft",
+            post_only(signing::save_draft),
+        )
+        .route("/portal/documents/{id}/sign", post_only(signing::sign))
+        .route(
+            "/portal/quotes/{id}/accept",
+            post_only(signing::accept_quote),
+        )
+        .route(
+            "/portal/quotes/{id}/decline",
+            post_only(signing::decline_quote),
+        );
     for kinds in records::KINDS {
         router = router
             .route(&format!("/portal/{kinds}"), get(records::list))
             .route(&format!("/portal/{kinds}/{{id}}"), get(records::page))
             .route(
                 &format!("/portal/{kinds}/{{id}}/messages"),
-                post(records::reply),
+                post_only(records::reply),
             )
             .route(
                 &format!("/portal/{kinds}/{{id}}/attachments/{{attachment}}"),
@@ -140,6 +155,16 @@ pub fn routes() -> Router<AppState> {
             );
     }
     router.route("/portal/{*rest}", get(unknown_page).post(unknown_page))
+}
+
+/// A route for POSTs only; its GET (and HEAD) is the HTML 404 of any unknown page,
+/// never the bare 405 a router gives.
+fn post_only<H, T>(handler: H) -> axum::routing::MethodRouter<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    post(handler).get(unknown_page)
 }
 
 /// A page's failure, answered as an HTML page that offers the way back.

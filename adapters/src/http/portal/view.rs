@@ -229,10 +229,10 @@ mod tests {
 
     #[test]
     fn pages_link_forward_and_back_keeping_the_filter() {
-        let pager = pager("/portal/tickets", "status=done", 2, 50, 120);
-        assert_eq!(pager["pages"], 3);
-        assert_eq!(pager["prev"], "/portal/tickets?status=done&page=1");
-        assert_eq!(pager["next"], "/portal/tickets?status=done&page=3");
+        let second = pager("/portal/tickets", "status=done", 2, 50, 120);
+        assert_eq!(second["pages"], 3);
+        assert_eq!(second["prev"], "/portal/tickets?status=done&page=1");
+        assert_eq!(second["next"], "/portal/tickets?status=done&page=3");
         assert_eq!(pager("/portal/tickets", "", 1, 50, 0)["pages"], 1);
     }
 }

@@ -1,0 +1,569 @@
+//! The portal in a real headless Chromium, as customers use it: the login form and
+//! its mail, the overview of each role, a new ticket with an attachment, a reply, a
+//! reopen, every list and record page, logout; at a desktop and a phone width, by
+//! keyboard, with the contrast of every text checked. Screenshots land in
+//! `target/screenshots/`.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::browser::Browser;
+use crate::portal::{cast, id, link_in_mail, path_of, ticket_for, Cast};
+use crate::support::*;
+
+/// Every text's contrast against its background, as WCAG 2 computes it; the
+/// elements below `min` (4.5, or 3 for large text) are returned as descriptions.
+const CONTRAST_SCRIPT: &str = r#"
+function lum(c){var m=c.match(/[\d.]+/g);if(!m)return null;var a=m.length>3?parseFloat(m[3]):1;
+ var v=m.slice(0,3).map(function(x){x=x/255;return x<=0.03928?x/12.92:Math.pow((x+0.055)/1.055,2.4)});
+ return {l:0.2126*v[0]+0.7152*v[1]+0.0722*v[2],a:a};}
+function bg(e){while(e){var s=getComputedStyle(e);var b=lum(s.backgroundColor);if(b&&b.a>0.5)return b.l;e=e.parentElement;}return 1;}
+var bad=[];
+document.querySelectorAll('body *').forEach(function(e){
+ if(e.closest('script,style,noscript,[hidden]'))return;
+ var own=Array.prototype.some.call(e.childNodes,function(n){return n.nodeType===3&&n.textContent.trim()!=='';});
+ if(!own)return; var s=getComputedStyle(e); if(s.visibility==='hidden'||s.display==='none')return;
+ var r=e.getBoundingClientRect(); if(r.width===0||r.height===0)return;
+ var f=lum(s.color); if(!f)return; var b=bg(e);
+ var ratio=(Math.max(f.l,b)+0.05)/(Math.min(f.l,b)+0.05);
+ var size=parseFloat(s.fontSize); var bold=parseInt(s.fontWeight,10)>=700;
+ var min=(size>=24||(bold&&size>=18.66))?3:4.5;
+ if(ratio<min)bad.push(e.tagName+' "'+e.textContent.trim().slice(0,30)+'" '+ratio.toFixed(2));
+});
+return bad;
+"#;
+
+async fn assert_readable(browser: &Browser, what: &str) {
+    let bad = browser
+        .script(CONTRAST_SCRIPT, vec![])
+        .await
+        .expect("contrast script");
+    assert_eq!(bad, json!([]), "{what}: text below WCAG AA contrast");
+    let labelless = browser
+        .script(
+            "return Array.prototype.filter.call(document.querySelectorAll('input:not([type=hidden]),select,textarea'), function(e){ return !(e.labels && e.labels.length) && !e.getAttribute('aria-label'); }).map(function(e){return e.name;});",
+            vec![],
+        )
+        .await
+        .expect("label script");
+    assert_eq!(labelless, json!([]), "{what}: every control has a label");
+}
+
+/// At 375 px nothing is wider than the screen.
+async fn assert_fits_a_phone(browser: &Browser, what: &str) {
+    browser.set_size(375, 812).await.expect("phone size");
+    let widths = browser
+        .script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await
+        .expect("width script");
+    let scroll = widths[0].as_u64().unwrap_or(0);
+    let client = widths[1].as_u64().unwrap_or(0);
+    assert!(
+        scroll <= client,
+        "{what}: {scroll}px wide on a {client}px phone"
+    );
+    browser.set_size(1280, 900).await.expect("desktop size");
+}
+
+async fn login(browser: &Browser, app: &TestApp, email: &str) {
+    browser
+        .goto(&app.url("/portal/login"))
+        .await
+        .expect("login page");
+    browser.fill("E-Mail", email).await.expect("email field");
+    browser
+        .click_button("Anmeldelink senden")
+        .await
+        .expect("submit");
+    let text = browser.text().await.expect("text");
+    assert!(text.contains("Prüfen Sie Ihr Postfach"), "{text}");
+    let link = link_in_mail(app, "login_link", email)
+        .await
+        .expect("a login link");
+    browser
+        .goto(&app.url(&path_of(&link)))
+        .await
+        .expect("the link");
+    let url = browser.wait_for_url("/portal").await.expect("portal");
+    assert!(url.ends_with("/portal"), "{url}");
+    assert!(!url.contains("/l/"), "the token left the address bar");
+}
+
+async fn logout(browser: &Browser) {
+    browser.click_button("Abmelden").await.expect("logout");
+    browser
+        .wait_for_url("/portal/login")
+        .await
+        .expect("login page");
+}
+
+async fn menu(browser: &Browser) -> Vec<String> {
+    let value = browser
+        .script(
+            "return Array.prototype.map.call(document.querySelectorAll('nav.menu a'), function(a){return a.textContent.trim();});",
+            vec![],
+        )
+        .await
+        .expect("menu");
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Quotes, an order, an invoice and a subscription for the bakery's manager.
+async fn commercial_records(app: &TestApp, cast: &Cast) -> (Value, Value, Value, Value) {
+    let quote = |title: &str| {
+        json!({"company_id": id(&cast.bakery), "contact_id": id(&cast.petra), "title": title,
+               "lines": [{"description": "Kassenterminal T2", "quantity": 2, "unit_price_cents": 129900},
+                         {"description": "Einrichtung", "quantity": 3, "unit_price_cents": 9500}],
+               "currency": "EUR", "valid_until": "2099-12-31", "staff_id": id(&cast.staff)})
+    };
+    let open = expect(
+        StatusCode::CREATED,
+        app.post("/api/v1/quotes", &quote("Zweite Kasse")).await,
+    );
+    expect(
+        StatusCode::OK,
+        app.post(&format!("/api/v1/quotes/{}/send", id(&open)), &json!({}))
+            .await,
+    );
+    let accepted = expect(
+        StatusCode::CREATED,
+        app.post("/api/v1/quotes", &quote("Waage")).await,
+    );
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!("/api/v1/quotes/{}/send", id(&accepted)),
+            &json!({}),
+        )
+        .await,
+    );
+    let order = expect(
+        StatusCode::CREATED,
+        app.post(
+            &format!("/api/v1/quotes/{}/accept", id(&accepted)),
+            &json!({"contact_id": id(&cast.petra), "signature": "Petra Schmidt"}),
+        )
+        .await,
+    );
+    let invoice = expect(
+        StatusCode::CREATED,
+        app.post(
+            "/api/v1/invoices",
+            &json!({"company_id": id(&cast.bakery), "contact_id": id(&cast.petra), "number": "RE-2026-0042",
+                    "lines": [{"description": "Wartung Dezember", "quantity": 1, "unit_price_cents": 4900}],
+                    "currency": "EUR", "due_date": "2026-12-31"}),
+        )
+        .await,
+    );
+    let subscription = expect(
+        StatusCode::CREATED,
+        app.post(
+            "/api/v1/subscriptions",
+            &json!({"company_id": id(&cast.bakery), "contact_id": id(&cast.petra), "plan": "onRetail Business",
+                    "modules": [{"code": "POS", "name": "Kasse", "components": ["Bondrucker", "Kassenlade"]},
+                                {"code": "INV", "name": "Warenwirtschaft", "components": ["Inventur"]}],
+                    "started_on": "2026-01-01", "renews_on": "2027-01-01"}),
+        )
+        .await,
+    );
+    (open, order, invoice, subscription)
+}
+
+#[tokio::test]
+async fn a_customer_logs_in_files_a_ticket_replies_reopens_and_reads_every_record_in_chromium() {
+    let app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    let staff_ticket = ticket_for(&app, &cast.petra, "Waage zeigt falsches Gewicht").await;
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!("/api/v1/tickets/{}/assign", id(&staff_ticket)),
+            &json!({"staff_id": id(&cast.staff)}),
+        )
+        .await,
+    );
+    expect(
+        StatusCode::CREATED,
+        app.post(
+            &format!("/api/v1/tickets/{}/time-entries", id(&staff_ticket)),
+            &json!({"staff_id": id(&cast.staff), "minutes": 25, "note": "Waage kalibriert"}),
+        )
+        .await,
+    );
+    expect(
+        StatusCode::CREATED,
+        app.post(
+            &format!("/api/v1/tickets/{}/messages", id(&staff_ticket)),
+            &json!({"staff_id": id(&cast.staff), "body": "Interner Vermerk: Firmware 1.2", "visibility": "internal"}),
+        )
+        .await,
+    );
+    let (quote, order, invoice, subscription) = commercial_records(&app, &cast).await;
+    let browser = Browser::start().await.expect("a browser");
+
+    // In, and the overview of a manager with every permission.
+    login(&browser, &app, "petra@schmidt.example").await;
+    assert_eq!(
+        menu(&browser).await,
+        [
+            "Übersicht",
+            "Tickets",
+            "Signaturen",
+            "Angebote",
+            "Verkaufsaufträge",
+            "Rechnungen",
+            "Abonnements"
+        ]
+    );
+    let title = browser.title().await.expect("title");
+    assert_eq!(title, "Übersicht – Support");
+    assert_readable(&browser, "overview").await;
+    assert_fits_a_phone(&browser, "overview").await;
+    browser
+        .full_page_screenshot("portal-overview", 1280)
+        .await
+        .expect("screenshot");
+    browser
+        .full_page_screenshot("portal-overview-phone", 375)
+        .await
+        .expect("screenshot");
+
+    // The keyboard reaches the menu, and the focus shows.
+    browser
+        .script(
+            "document.activeElement && document.activeElement.blur(); window.focus();",
+            vec![],
+        )
+        .await
+        .expect("blur");
+    browser
+        .post_keys(&["\u{E004}", "\u{E004}"])
+        .await
+        .expect("tab");
+    let focused = browser
+        .script(
+            "var e=document.activeElement; var s=getComputedStyle(e); return [e.tagName, s.outlineStyle, s.boxShadow, s.backgroundColor];",
+            vec![],
+        )
+        .await
+        .expect("focus");
+    assert_eq!(focused[0], "A", "Tab moves through the links: {focused}");
+    assert!(
+        focused[1] != "none" || focused[2] != "none",
+        "the focus is visible: {focused}"
+    );
+
+    // A new ticket with an attachment.
+    browser.click_button("Tickets").await.expect("tickets menu");
+    browser.wait_for_url("/portal/tickets").await.expect("list");
+    let list = browser.text().await.expect("list text");
+    assert!(list.contains("Waage zeigt falsches Gewicht"), "{list}");
+    browser
+        .click_button("Neues Ticket")
+        .await
+        .expect("new ticket");
+    browser
+        .wait_for_url("/portal/tickets/new")
+        .await
+        .expect("form");
+    assert_readable(&browser, "new ticket").await;
+    browser
+        .fill("Betreff", "Bondrucker druckt blass")
+        .await
+        .expect("subject");
+    browser
+        .fill(
+            "Beschreibung",
+            "Seit dem Rollenwechsel sind die Bons kaum lesbar.",
+        )
+        .await
+        .expect("description");
+    let upload = tempfile::tempdir().expect("dir");
+    let file = upload.path().join("bon-foto.txt");
+    std::fs::write(&file, "ein blasser Bon").expect("file");
+    let input = browser
+        .labelled("Anhänge (optional)")
+        .await
+        .expect("file input");
+    browser
+        .type_into(&input, &file.display().to_string())
+        .await
+        .expect("attach");
+    browser
+        .click_button("Ticket einreichen")
+        .await
+        .expect("submit");
+    let url = browser
+        .wait_for_url("/portal/tickets/")
+        .await
+        .expect("ticket page");
+    let number: u64 = url
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number");
+    let ticket = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/tickets/tk_{number}")).await,
+    );
+    assert_eq!(ticket["channel"], "portal");
+    assert_eq!(ticket["subject"], "Bondrucker druckt blass");
+    assert_eq!(ticket["requester"]["contact_id"], cast.petra["id"]);
+    let page = browser.text().await.expect("page");
+    assert!(page.contains("bon-foto.txt"), "{page}");
+    assert!(!page.contains("[#"), "no internal tags on the page");
+
+    // A reply from the ticket's page.
+    browser
+        .fill("Nachricht", "Neue Rolle ist eingelegt, hilft nicht.")
+        .await
+        .expect("message");
+    browser.click_button("Senden").await.expect("send");
+    browser
+        .wait_for_url("#reply")
+        .await
+        .expect("back on the page");
+    let page = browser.text().await.expect("page");
+    assert!(
+        page.contains("Neue Rolle ist eingelegt, hilft nicht."),
+        "{page}"
+    );
+    let history = app.history(&format!("tk_{number}")).await;
+    assert_eq!(
+        history.last().unwrap()["body_text"],
+        "Neue Rolle ist eingelegt, hilft nicht."
+    );
+
+    // The staff-opened ticket: assignee, time entry, no internal note.
+    browser
+        .goto(&app.url(&format!("/portal/tickets/{}", staff_ticket["number"])))
+        .await
+        .expect("staff ticket");
+    let page = browser.text().await.expect("page");
+    assert!(page.contains("Sam Support"), "the assignee: {page}");
+    assert!(
+        page.contains("0:25 h") && page.contains("Waage kalibriert"),
+        "the time entry: {page}"
+    );
+    assert!(
+        !page.contains("Firmware 1.2"),
+        "internal notes stay internal"
+    );
+
+    // Done by staff, reopened by the customer.
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!("/api/v1/tickets/{}/status", id(&staff_ticket)),
+            &json!({"status": "done", "staff_id": id(&cast.staff)}),
+        )
+        .await,
+    );
+    browser
+        .goto(&app.url(&format!("/portal/tickets/{}", staff_ticket["number"])))
+        .await
+        .expect("reload");
+    assert_readable(&browser, "ticket page").await;
+    assert_fits_a_phone(&browser, "ticket page").await;
+    browser
+        .full_page_screenshot("portal-ticket", 1280)
+        .await
+        .expect("screenshot");
+    browser
+        .full_page_screenshot("portal-ticket-phone", 375)
+        .await
+        .expect("screenshot");
+    browser.click_button("Wieder öffnen").await.expect("reopen");
+    browser
+        .wait_for_url(&format!("/portal/tickets/{}", staff_ticket["number"]))
+        .await
+        .expect("page");
+    let page = browser.text().await.expect("page");
+    assert!(page.contains("Zur Bearbeitung - Backlog"), "{page}");
+    assert!(
+        browser.button("Wieder öffnen").await.is_err(),
+        "no reopen on an open ticket"
+    );
+    let reopened = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/tickets/{}", id(&staff_ticket)))
+            .await,
+    );
+    assert_eq!(reopened["status"], "backlog");
+    let history = app.history(id(&staff_ticket)).await;
+    assert!(history.iter().any(|e| e["event"]["type"] == "reopened"));
+
+    // Quotes, orders, invoices, subscriptions: lists and pages.
+    browser.click_button("Angebote").await.expect("quotes");
+    let page = browser.text().await.expect("quotes");
+    assert!(
+        page.contains("Zweite Kasse") && !page.contains("Waage\n"),
+        "{page}"
+    );
+    browser
+        .click_button("Zweite Kasse")
+        .await
+        .expect("quote page");
+    let page = browser.text().await.expect("quote");
+    assert!(
+        page.contains("Kassenterminal T2") && page.contains("2.883,00"),
+        "{page}"
+    );
+    assert!(browser.button("Akzeptieren und signieren").await.is_ok());
+    assert!(browser.button("Ablehnen").await.is_ok());
+    assert_readable(&browser, "quote page").await;
+    browser
+        .click_button("Verkaufsaufträge")
+        .await
+        .expect("orders");
+    let page = browser.text().await.expect("orders");
+    assert!(page.contains("Signiert von Petra Schmidt"), "{page}");
+    browser
+        .goto(&app.url(&format!("/portal/orders/{}", id(&order))))
+        .await
+        .expect("order page");
+    let page = browser.text().await.expect("order");
+    assert!(page.contains("Signiert von Petra Schmidt"), "{page}");
+    assert!(
+        !page.to_lowercase().contains("stornieren"),
+        "no cancel button on an order"
+    );
+    browser.click_button("Rechnungen").await.expect("invoices");
+    let page = browser.text().await.expect("invoices");
+    assert!(
+        page.contains("RE-2026-0042") && page.contains("31.12.2026") && page.contains("49,00"),
+        "{page}"
+    );
+    assert_fits_a_phone(&browser, "invoice list").await;
+    browser
+        .goto(&app.url(&format!("/portal/invoices/{}", id(&invoice))))
+        .await
+        .expect("invoice");
+    assert!(browser
+        .text()
+        .await
+        .expect("invoice")
+        .contains("Wartung Dezember"));
+    browser
+        .click_button("Abonnements")
+        .await
+        .expect("subscriptions");
+    let page = browser.text().await.expect("subscriptions");
+    assert!(
+        page.contains("Warenwirtschaft") && page.contains("Bondrucker"),
+        "{page}"
+    );
+    browser
+        .fill("Modul oder Komponente suchen", "inventur")
+        .await
+        .expect("search");
+    browser.click_button("Suchen").await.expect("search");
+    let page = browser.text().await.expect("search");
+    assert!(
+        page.contains("Warenwirtschaft") && !page.contains("Bondrucker"),
+        "{page}"
+    );
+    browser
+        .goto(&app.url(&format!("/portal/subscriptions/{}", id(&subscription))))
+        .await
+        .expect("subscription");
+    assert!(browser.text().await.expect("sub").contains("Kassenlade"));
+    browser.click_button("Signaturen").await.expect("documents");
+    assert!(browser
+        .text()
+        .await
+        .expect("docs")
+        .contains("Kein Dokument wartet"));
+    let _ = quote;
+
+    logout(&browser).await;
+    browser
+        .goto(&app.url("/portal/tickets"))
+        .await
+        .expect("after logout");
+    browser
+        .wait_for_url("/portal/login")
+        .await
+        .expect("back at the login");
+    assert!(browser
+        .cookie("kontor_session")
+        .await
+        .expect("cookies")
+        .is_none());
+}
+
+#[tokio::test]
+async fn each_role_sees_its_own_overview_in_chromium() {
+    let app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    let _ = &cast;
+    let browser = Browser::start().await.expect("a browser");
+
+    // A member without commercial permissions: tickets and signatures only.
+    login(&browser, &app, "lena@schmidt.example").await;
+    assert_eq!(menu(&browser).await, ["Übersicht", "Tickets", "Signaturen"]);
+    logout(&browser).await;
+
+    // A reseller's contact: tickets (its customers' too), never commercial menus.
+    login(&browser, &app, "rolf@kassenprofi.example").await;
+    assert_eq!(menu(&browser).await, ["Übersicht", "Tickets", "Signaturen"]);
+    logout(&browser).await;
+
+    // A contact of a reseller's customer: the reseller hint.
+    login(&browser, &app, "maria@cafe.example").await;
+    assert_eq!(menu(&browser).await, ["Übersicht", "Tickets", "Signaturen"]);
+    let text = browser.text().await.expect("overview");
+    assert!(
+        text.contains(
+            "Bitte holen Sie nicht einsehbare Informationen bei Ihrem Vertriebspartner ein."
+        ),
+        "{text}"
+    );
+    browser
+        .full_page_screenshot("portal-overview-reseller-customer", 1280)
+        .await
+        .expect("screenshot");
+    logout(&browser).await;
+
+    // An English contact reads English.
+    let liam = expect(
+        StatusCode::CREATED,
+        app.post(
+            "/api/v1/contacts",
+            &json!({"company_id": id(&cast.bakery), "name": "Liam Baker", "email": "liam@schmidt.example",
+                    "role": "member", "locale": "en"}),
+        )
+        .await,
+    );
+    expect(
+        StatusCode::ACCEPTED,
+        app.post(
+            &format!("/api/v1/contacts/{}/login-link", id(&liam)),
+            &json!({}),
+        )
+        .await,
+    );
+    let link = link_in_mail(&app, "login_link", "liam@schmidt.example")
+        .await
+        .expect("a login link");
+    browser.goto(&app.url(&path_of(&link))).await.expect("link");
+    browser.wait_for_url("/portal").await.expect("portal");
+    assert_eq!(menu(&browser).await, ["Overview", "Tickets", "Signatures"]);
+    browser.click_button("Log out").await.expect("logout");
+    browser.wait_for_url("/portal/login").await.expect("login");
+    assert!(
+        browser.button("Anmeldelink senden").await.is_ok()
+            || browser.button("Send login link").await.is_ok()
+    );
+}
