@@ -12,6 +12,7 @@
 //! - [`indexer`]: times the search indexer (the indexing is the engine's).
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
 //! - [`scheduler`]: runs the jobs of `[schedule]` at their cron times.
+//! - [`pdf`]: the PDFs of the portal (signed copy, certificate, invoice, quote, order).
 //!
 //! Adapters never open sled or tantivy themselves: they call engine operations.
 
@@ -22,6 +23,7 @@ pub mod inbound;
 pub mod indexer;
 pub mod mailgate;
 pub mod outbound;
+pub mod pdf;
 pub mod scheduler;
 pub mod serve;
 pub mod smtp;

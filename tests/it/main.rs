@@ -16,6 +16,7 @@ mod outbound;
 mod parties;
 mod portal;
 mod portal_browser;
+mod portal_signing;
 mod records;
 mod search;
 mod smtp_client;

@@ -449,6 +449,23 @@ pub struct EvidenceJson {
     pub history: Vec<serde_json::Value>,
 }
 
+impl EvidenceJson {
+    /// The one shape of the evidence: the API answers it and the certificate PDF
+    /// embeds it.
+    pub fn new(
+        id: kontor_engine::ids::DocumentId,
+        evidence: kontor_engine::records::document::Evidence,
+    ) -> Self {
+        Self {
+            record: id.to_string(),
+            sha256: evidence.sha256,
+            canonical_form: "sha256 over the inputs as JSON with object keys sorted and no whitespace; each history entry's hash is sha256(prev_hash + that entry without hash and prev_hash in the same form)",
+            inputs: evidence.inputs,
+            history: evidence.history,
+        }
+    }
+}
+
 /// The record a path names, for errors.
 pub fn record_name(record: RecordRef) -> String {
     kontor_engine::records::display_id(record)

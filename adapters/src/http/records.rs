@@ -210,16 +210,7 @@ async fn document_evidence(
 ) -> Result<Json<EvidenceJson>, ApiError> {
     let id: DocumentId = parse_id(&id, "document", None)?;
     let evidence = state
-        .run(move |engine| {
-            let evidence = engine.document_evidence(id)?;
-            Ok(EvidenceJson {
-                record: id.to_string(),
-                sha256: evidence.sha256,
-                canonical_form: "sha256 over the inputs as JSON with object keys sorted and no whitespace; each history entry's hash is sha256(prev_hash + that entry without hash and prev_hash in the same form)",
-                inputs: evidence.inputs,
-                history: evidence.history,
-            })
-        })
+        .run(move |engine| Ok(EvidenceJson::new(id, engine.document_evidence(id)?)))
         .await?;
     Ok(Json(evidence))
 }

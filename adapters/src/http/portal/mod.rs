@@ -13,6 +13,7 @@
 //!   history entries, money).
 
 mod login;
+mod pdfs;
 mod records;
 mod signing;
 mod tickets;
