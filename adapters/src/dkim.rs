@@ -35,8 +35,8 @@ pub enum DkimAlgorithm {
 /// RSA keys are made with this many bits (RFC 8301 asks at least 1024, 2048 is usual).
 const RSA_BITS: usize = 2048;
 
-/// The headers signed, when present (a listed header that is absent is signed
-/// as absent, so it cannot be added on the way).
+/// The headers signed, when present in lettre's header map (a listed header that
+/// is absent is signed as absent, so it cannot be added on the way).
 const SIGNED_HEADERS: &[&str] = &[
     "From",
     "To",
@@ -46,10 +46,11 @@ const SIGNED_HEADERS: &[&str] = &[
     "Reply-To",
     "In-Reply-To",
     "References",
-    "MIME-Version",
-    "Content-Type",
     "Auto-Submitted",
 ];
+// Not MIME-Version and Content-Type: lettre writes them for a multipart body while
+// formatting, after signing, so a signature over them would never verify (dkimpy
+// showed it: body hash good, header signature bad).
 
 /// Makes a key, writes it to `path` (mode 0600, never over an existing file) and
 /// returns the TXT record's value.
