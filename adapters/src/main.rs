@@ -255,7 +255,8 @@ fn init_logging() {
 /// Where an admin command runs: on the data dir itself, or through the server
 /// that holds it.
 enum Target {
-    Local(kontor_engine::Engine),
+    // Boxed: the engine is large and lives for one command; clippy's variant rule.
+    Local(Box<kontor_engine::Engine>),
     Server(kontor::admin::AdminClient),
 }
 
@@ -267,7 +268,7 @@ fn target(config: &Config, server: &ServerArgs) -> anyhow::Result<Target> {
         )?));
     }
     match kontor_engine::Engine::open(&config.data_dir, serve::engine_config(config)) {
-        Ok(engine) => Ok(Target::Local(engine)),
+        Ok(engine) => Ok(Target::Local(Box::new(engine))),
         Err(error) if kontor::admin::is_held_by_server(&error) => Ok(Target::Server(
             kontor::admin::AdminClient::from_data_dir(&config.data_dir, None)?,
         )),
@@ -398,7 +399,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Reindex { config, server } => {
             let engine = match target(&load_config(config.as_ref())?, &server)? {
-                Target::Local(engine) => engine,
+                Target::Local(engine) => *engine,
                 Target::Server(client) => {
                     let started = std::time::Instant::now();
                     let done = client.reindex()?;
