@@ -151,6 +151,7 @@ async fn send_run(total: usize, sink: Sink, concurrency: usize) -> f64 {
             max: chrono::Duration::seconds(1),
         },
         concurrency,
+        dkim: None,
     };
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let started = Instant::now();

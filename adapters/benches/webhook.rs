@@ -41,6 +41,8 @@ async fn run(posts: usize, clients: usize) -> (f64, f64, f64, f64) {
         public_url: "http://127.0.0.1".into(),
         onretail: OnRetailSettings::new(SECRET, "", u32::MAX),
         portal: Default::default(),
+        // No admin routes in the benchmark.
+        admin_secret: String::new(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

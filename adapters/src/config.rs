@@ -10,6 +10,8 @@ pub const CONFIG_ENV: &str = "KONTOR_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "config/kontor.toml";
 /// Relative to the working dir; when missing, `serve` uses the templates it ships.
 pub const DEFAULT_TEMPLATES_DIR: &str = "templates";
+/// `json` makes every log line one JSON object; read by the binary, not a config key.
+pub const LOG_FORMAT_ENV: &str = "KONTOR_LOG_FORMAT";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -123,6 +125,9 @@ pub struct OutboundConfig {
     pub retry_max_seconds: u32,
     /// Messages in flight at once.
     pub concurrency: u32,
+    /// DKIM signing is on when both are set (`kontor dkim generate` makes the key).
+    pub dkim_selector: String,
+    pub dkim_private_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,7 +193,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("data"),
-            public_url: "http://127.0.0.1:8080".into(),
+            // Unset: `serve` uses the address it listens on (see `public_url_for`).
+            public_url: String::new(),
             default_locale: "de".into(),
             templates_dir: PathBuf::from(DEFAULT_TEMPLATES_DIR),
             http: HttpConfig::default(),
@@ -239,6 +245,8 @@ impl Default for OutboundConfig {
             retry_base_seconds: 30,
             retry_max_seconds: 3600,
             concurrency: 16,
+            dkim_selector: String::new(),
+            dkim_private_key_file: PathBuf::new(),
         }
     }
 }
@@ -385,12 +393,82 @@ impl Config {
             ));
         }
         crate::scheduler::schedule(self).map_err(ConfigError::Invalid)?;
+        self.validate_links()?;
+        let selector_set = !self.outbound.dkim_selector.trim().is_empty();
+        let key_set = !self.outbound.dkim_private_key_file.as_os_str().is_empty();
+        if selector_set != key_set {
+            let missing = if selector_set {
+                "outbound.dkim_private_key_file"
+            } else {
+                "outbound.dkim_selector"
+            };
+            return Err(ConfigError::Invalid(format!(
+                "{missing} must be set too: DKIM signing needs outbound.dkim_selector and outbound.dkim_private_key_file"
+            )));
+        }
         if self.inbound.max_message_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "inbound.max_message_bytes must be above 0".into(),
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Settings that would hand out broken links: a `public_url` that is not an
+    /// http(s) base, or a link lifetime of 0 (every link expired when mailed).
+    fn validate_links(&self) -> Result<(), ConfigError> {
+        let url = self.public_url.trim();
+        if !url.is_empty() {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            let host = rest.and_then(|rest| rest.split('/').next()).unwrap_or("");
+            if host.is_empty() || url.chars().any(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url must be an http:// or https:// address, not {url:?}"
+                )));
+            }
+        }
+        let security = &self.security;
+        for (key, value) in [
+            ("security.view_link_days", security.view_link_days),
+            ("security.sign_link_days", security.sign_link_days),
+            ("security.login_link_minutes", security.login_link_minutes),
+            ("security.session_hours", security.session_hours),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be above 0: a link lifetime of 0 makes every link expired when mailed"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The base of every link: `public_url` when set, else the address the HTTP
+    /// listener got (`bound`, the real port also for port 0), else `http.listen`.
+    /// An unspecified address (0.0.0.0, ::) becomes the loopback one, which at
+    /// least works on this machine.
+    pub fn public_url_for(&self, bound: Option<std::net::SocketAddr>) -> String {
+        let configured = self.public_url.trim().trim_end_matches('/');
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        let address = bound.or_else(|| self.http.listen.trim().parse().ok());
+        match address {
+            Some(mut address) => {
+                if address.ip().is_unspecified() {
+                    address.set_ip(match address {
+                        std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                format!("http://{address}")
+            }
+            None => format!("http://{}", self.http.listen.trim()),
+        }
     }
 }
 
@@ -406,7 +484,7 @@ fn apply_env_overrides(
         let Some(rest) = name.strip_prefix("KONTOR_") else {
             continue;
         };
-        if name == CONFIG_ENV || name == "KONTOR_LOG" {
+        if name == CONFIG_ENV || name == "KONTOR_LOG" || name == LOG_FORMAT_ENV {
             continue;
         }
         let path: Vec<String> = rest
@@ -511,6 +589,48 @@ mod tests {
         assert_eq!(config.inbound.reopen_days, 7);
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.schedule.auto_close.close_days, 3);
+    }
+
+    #[test]
+    fn settings_that_would_mislead_name_their_key() {
+        for (text, key) in [
+            ("public_url = \"ftp://example.com\"\n", "public_url"),
+            ("public_url = \"example.com\"\n", "public_url"),
+            (
+                "[security]\nview_link_days = 0\n",
+                "security.view_link_days",
+            ),
+            (
+                "[security]\nlogin_link_minutes = 0\n",
+                "security.login_link_minutes",
+            ),
+        ] {
+            let (_dir, path) = write(text);
+            let error = Config::load(Some(&path), vec![]).unwrap_err().to_string();
+            assert!(error.contains(key), "{text}: {error}");
+            assert_eq!(error.lines().count(), 1, "{error}");
+        }
+    }
+
+    #[test]
+    fn the_deployment_example_loads() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kontor.toml");
+        let config = Config::load(Some(&example), vec![]).unwrap();
+        assert_eq!(config.public_url, "https://help.example.com");
+        assert_eq!(config.outbound.dkim_selector, "kontor2026");
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_bound_address() {
+        let mut config = Config::default();
+        let bound: std::net::SocketAddr = "0.0.0.0:43210".parse().unwrap();
+        assert_eq!(config.public_url_for(Some(bound)), "http://127.0.0.1:43210");
+        assert_eq!(config.public_url_for(None), "http://127.0.0.1:8080");
+        config.public_url = "https://help.example.com/".into();
+        assert_eq!(
+            config.public_url_for(Some(bound)),
+            "https://help.example.com"
+        );
     }
 
     #[test]

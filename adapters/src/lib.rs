@@ -1,5 +1,7 @@
 //! The `kontor` binary's parts: every edge between the engine and the outside world.
 //!
+//! - [`admin`]: `export`, `keys` and `reindex` through a running server.
+//! - [`dkim`]: DKIM keys (`kontor dkim generate`) and signing of outbound mail.
 //! - [`config`]: the TOML file and its `KONTOR_…` environment overrides.
 //! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document, magic links and
 //!   the customer pages.
@@ -16,8 +18,10 @@
 //!
 //! Adapters never open sled or tantivy themselves: they call engine operations.
 
+pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod dkim;
 pub mod http;
 pub mod inbound;
 pub mod indexer;

@@ -41,7 +41,7 @@ enum Command {
         #[arg(long)]
         key_file: PathBuf,
     },
-    /// Manage staff API keys (works while no server holds the data dir).
+    /// Manage staff API keys (through the running server when one holds the data dir).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -50,16 +50,25 @@ enum Command {
     Reindex {
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Scheduled jobs (auto_close, expire_quotes, remind_signatures).
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
     },
-    /// Write the whole store as JSON lines to stdout.
+    /// Write the whole store as JSON lines to stdout (one consistent state, also
+    /// while a server runs). It holds the signing keys unless --without-secrets.
     Export {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Leave the signing keys out: a restore then mints new ones, and links and
+        /// reply addresses mailed before stop working.
+        #[arg(long)]
+        without_secrets: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Read an export from stdin into an empty data dir.
     Import {
@@ -68,6 +77,37 @@ enum Command {
     },
     /// Check every record's history chain; exit 1 naming the first broken entry.
     Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// DKIM keys for signing outbound mail.
+    Dkim {
+        #[command(subcommand)]
+        command: DkimCommand,
+    },
+}
+
+/// How a command reaches a server that holds the data dir.
+#[derive(Debug, Clone, clap::Args)]
+struct ServerArgs {
+    /// Go through the server at this URL (default: the URL it wrote to
+    /// <data_dir>/admin.json, used only while it holds the data dir).
+    #[arg(long)]
+    url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DkimCommand {
+    /// Write a new private key file and print the DNS TXT record to publish.
+    Generate {
+        /// The selector: the record goes to <selector>._domainkey.<domain>.
+        #[arg(long)]
+        selector: String,
+        #[arg(long, value_enum, default_value = "ed25519")]
+        algorithm: kontor::dkim::DkimAlgorithm,
+        /// Where to write the key (default: <data_dir>/dkim/<selector>.key).
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -95,6 +135,8 @@ enum KeysCommand {
         name: String,
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Revoke every key of that name; requests with it are then answered 403.
     Revoke {
@@ -102,11 +144,15 @@ enum KeysCommand {
         name: String,
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// List keys (names and dates, never secrets).
     List {
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Add a new signing key for magic links and reply addresses and make it the
     /// active one; links signed by the older keys still open. Prints the new key id.
@@ -183,13 +229,51 @@ fn mailgate(url: &str, key_file: &std::path::Path) -> ExitCode {
     ExitCode::from(delivery.exit_code())
 }
 
+/// Logs go to stderr: one JSON object a line with `KONTOR_LOG_FORMAT=json` (for log
+/// shippers), else text; colour only when stderr is a terminal, so that files and
+/// journald get no escape codes.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KONTOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn,tantivy=warn"));
-    tracing_subscriber::fmt()
+    let json = std::env::var(kontor::config::LOG_FORMAT_ENV)
+        .is_ok_and(|format| format.trim().eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// Where an admin command runs: on the data dir itself, or through the server
+/// that holds it.
+enum Target {
+    // Boxed: the engine is large and lives for one command; clippy's variant rule.
+    Local(Box<kontor_engine::Engine>),
+    Server(kontor::admin::AdminClient),
+}
+
+fn target(config: &Config, server: &ServerArgs) -> anyhow::Result<Target> {
+    if let Some(url) = &server.url {
+        return Ok(Target::Server(kontor::admin::AdminClient::from_data_dir(
+            &config.data_dir,
+            Some(url),
+        )?));
+    }
+    match kontor_engine::Engine::open(&config.data_dir, serve::engine_config(config)) {
+        Ok(engine) => Ok(Target::Local(Box::new(engine))),
+        Err(error) if kontor::admin::is_held_by_server(&error) => Ok(Target::Server(
+            kontor::admin::AdminClient::from_data_dir(&config.data_dir, None)?,
+        )),
+        Err(error) => Err(anyhow::anyhow!("{error}")),
+    }
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -230,39 +314,69 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => match command {
-            KeysCommand::Create { name, config } => {
-                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
-                let (_key, secret) = engine
-                    .create_api_key(&name)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            KeysCommand::Create {
+                name,
+                config,
+                server,
+            } => {
+                let secret = match target(&load_config(config.as_ref())?, &server)? {
+                    Target::Local(engine) => {
+                        engine
+                            .create_api_key(&name)
+                            .map_err(|e| anyhow::anyhow!("{e}"))?
+                            .1
+                    }
+                    Target::Server(client) => client.create_key(&name)?,
+                };
                 println!("{secret}");
                 Ok(())
             }
-            KeysCommand::Revoke { name, config } => {
-                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
-                let revoked = engine
-                    .revoke_api_keys(&name)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            KeysCommand::Revoke {
+                name,
+                config,
+                server,
+            } => {
+                let revoked = match target(&load_config(config.as_ref())?, &server)? {
+                    Target::Local(engine) => engine
+                        .revoke_api_keys(&name)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        as u64,
+                    Target::Server(client) => client.revoke_keys(&name)?,
+                };
                 if revoked == 0 {
                     anyhow::bail!("no active key is named {name:?}");
                 }
                 eprintln!("revoked {revoked} key(s) named {name:?}");
                 Ok(())
             }
-            KeysCommand::List { config } => {
-                let engine = serve::open_engine(&load_config(config.as_ref())?)?;
-                for key in engine.api_keys().map_err(|e| anyhow::anyhow!("{e}"))? {
-                    let state = match key.revoked_at {
-                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+            KeysCommand::List { config, server } => {
+                let keys: Vec<(String, String, String, Option<String>)> =
+                    match target(&load_config(config.as_ref())?, &server)? {
+                        Target::Local(engine) => engine
+                            .api_keys()
+                            .map_err(|e| anyhow::anyhow!("{e}"))?
+                            .into_iter()
+                            .map(|key| {
+                                (
+                                    key.id.to_string(),
+                                    key.name,
+                                    key.created_at.to_rfc3339(),
+                                    key.revoked_at.map(|at| at.to_rfc3339()),
+                                )
+                            })
+                            .collect(),
+                        Target::Server(client) => client
+                            .list_keys()?
+                            .into_iter()
+                            .map(|key| (key.id, key.name, key.created_at, key.revoked_at))
+                            .collect(),
+                    };
+                for (id, name, created_at, revoked_at) in keys {
+                    let state = match revoked_at {
+                        Some(at) => format!("revoked {at}"),
                         None => "active".to_string(),
                     };
-                    println!(
-                        "{}\t{}\t{}\t{}",
-                        key.id,
-                        key.name,
-                        key.created_at.to_rfc3339(),
-                        state
-                    );
+                    println!("{id}\t{name}\t{created_at}\t{state}");
                 }
                 Ok(())
             }
@@ -283,8 +397,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
-        Command::Reindex { config } => {
-            let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+        Command::Reindex { config, server } => {
+            let engine = match target(&load_config(config.as_ref())?, &server)? {
+                Target::Local(engine) => *engine,
+                Target::Server(client) => {
+                    let started = std::time::Instant::now();
+                    let done = client.reindex()?;
+                    eprintln!(
+                        "reindexed {done} records in {:.1} s (through the running server)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Ok(());
+                }
+            };
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
                     "{elapsed_precise} [{bar:40}] {pos}/{len} records ({per_sec}, eta {eta})",
@@ -307,14 +432,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Export { config } => {
-            let engine = serve::open_engine(&load_config(config.as_ref())?)?;
+        Command::Export {
+            config,
+            without_secrets,
+            server,
+        } => {
+            use kontor_engine::ops::transfer::ExportSecrets;
+            let target = target(&load_config(config.as_ref())?, &server)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            engine
-                .export(&mut out)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let lines = match target {
+                Target::Local(engine) => {
+                    let secrets = if without_secrets {
+                        ExportSecrets::LeftOut
+                    } else {
+                        ExportSecrets::Included
+                    };
+                    engine
+                        .export_with(&mut out, secrets)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+                Target::Server(client) => client.export(without_secrets, &mut out)?,
+            };
             out.flush()?;
+            if without_secrets {
+                eprintln!("kontor: exported {lines} lines, without the signing keys");
+            } else {
+                eprintln!(
+                    "kontor: exported {lines} lines; the dump holds the signing keys of links and reply addresses: keep it as secret as the data dir (--without-secrets leaves them out)"
+                );
+            }
             Ok(())
         }
         Command::Import { config } => {
@@ -325,6 +472,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .import(&mut input)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("imported {lines} records");
+            Ok(())
+        }
+        Command::Dkim {
+            command:
+                DkimCommand::Generate {
+                    selector,
+                    algorithm,
+                    out,
+                    config,
+                },
+        } => {
+            let config = load_config(config.as_ref())?;
+            let path =
+                out.unwrap_or_else(|| config.data_dir.join("dkim").join(format!("{selector}.key")));
+            let record = kontor::dkim::generate(&path, &selector, algorithm)?;
+            eprintln!(
+                "kontor: wrote the private key to {}; publish this TXT record at {selector}._domainkey.<your mail domain>, then set [outbound] dkim_selector = {selector:?} and dkim_private_key_file = {:?}",
+                path.display(),
+                path.display().to_string()
+            );
+            println!("{record}");
             Ok(())
         }
         Command::Verify { config } => {

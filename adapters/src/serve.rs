@@ -21,7 +21,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         mailbox: config.inbound.mailbox.clone(),
         domain: config.inbound.domain.clone(),
         notify: NotifySettings {
-            public_url: config.public_url.trim_end_matches('/').to_string(),
+            public_url: config.public_url_for(None),
             view_link_days: config.security.view_link_days,
             sign_link_days: config.security.sign_link_days,
             login_link_minutes: config.security.login_link_minutes,
@@ -87,13 +87,20 @@ pub fn run_job_now(
 }
 
 /// Runs the server until a shutdown signal, then flushes the store.
-pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
     // Templates first: a broken one stops the start with its file's name.
     let templates = templates_dir(&config)?;
     let email_templates = EmailTemplates::load(&templates)?;
     let pages = Arc::new(crate::http::pages::Pages::load(&templates)?);
     let sender_settings = crate::outbound::SenderSettings::from_config(&config)?;
     let jobs = crate::scheduler::schedule(&config).map_err(|error| anyhow::anyhow!(error))?;
+    // Bound before the engine opens, so that links carry the port the listener
+    // really got (port 0 included) when public_url is unset.
+    let listener = TcpListener::bind(&config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    let address = listener.local_addr()?;
+    config.public_url = config.public_url_for(Some(address));
     let mut engine = open_engine(&config)?;
     engine.enable_notifications(email_templates);
     let engine = Arc::new(engine);
@@ -108,10 +115,6 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             None => println!("kontor: the data dir is not empty, so --demo seeded nothing"),
         }
     }
-    let listener = TcpListener::bind(&config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-    let address = listener.local_addr()?;
     // One shutdown signal for every listener.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let smtp = if config.inbound.smtp_listen.trim().is_empty() {
@@ -136,6 +139,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             wait_for(stopped.clone()),
         )))
     };
+    let admin = crate::admin::AdminFile::publish(&config.data_dir, address)?;
     println!("kontor: http listening on {address}");
     tracing::info!(%address, data_dir = %config.data_dir.display(), "kontor is up");
     let indexer = crate::indexer::Indexer::start(
@@ -159,6 +163,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
                 &config.portal.display_timezone,
                 &config.public_url,
             ),
+            admin_secret: admin.secret().to_string(),
         },
         pages,
     );
@@ -192,6 +197,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         tracing::error!(%error, "the scheduler stopped abnormally");
     }
     tokio::task::spawn_blocking(move || indexer.stop()).await?;
+    admin.withdraw();
     tracing::info!("shutting down: flushing the store");
     let flushed = tokio::task::spawn_blocking(move || engine.flush()).await?;
     flushed.map_err(|error| anyhow::anyhow!("flushing the store at shutdown failed: {error}"))?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::store::StoreError;
 
 /// Why an engine operation refused or failed. Each variant maps onto one HTTP status
-/// class at the edge: `Invalid` 400, `NotFound` 404, `Conflict` 409, `TooLarge` 413,
+/// class at the edge: `Invalid` 400, `NotFound` 404, `Conflict` and `Taken` 409, `TooLarge` 413,
 /// `Rule` 422, `Store` 500.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -28,6 +28,13 @@ pub enum EngineError {
     /// The record's state forbids the action (e.g. an illegal status transition).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A value that must be unique is taken (409 naming `field`).
+    #[error("{message}")]
+    Taken {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     /// A domain rule says no (e.g. only managers may change permissions).
     #[error("{message}")]
     Rule { code: &'static str, message: String },

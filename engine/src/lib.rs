@@ -100,6 +100,8 @@ pub struct Engine {
     /// The email templates; `None` until `enable_notifications` (then nothing queues).
     templates: Option<Arc<notify::EmailTemplates>>,
     outbox_signal: notify::OutboxSignal,
+    /// Counters for operators (`/metrics`), since the process started.
+    counters: ops::stats::EngineCounters,
 }
 
 impl Engine {
@@ -173,6 +175,7 @@ impl Engine {
             config,
             templates: None,
             outbox_signal: notify::OutboxSignal::default(),
+            counters: ops::stats::EngineCounters::default(),
         }
     }
 
@@ -188,6 +191,11 @@ impl Engine {
     /// The address whose mail threads into `ticket`.
     pub fn reply_address(&self, ticket: &model::Ticket) -> String {
         self.reply_address_of(model::RecordRef::ticket(ticket.id))
+    }
+
+    /// The data dir the store lives in; `None` for an engine without one.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     pub fn config(&self) -> &EngineConfig {

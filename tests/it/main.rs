@@ -12,6 +12,7 @@ mod inbound_robustness;
 mod invalid_input;
 mod jobs;
 mod mail_round_trip;
+mod ops;
 mod outbound;
 mod parties;
 mod portal;

@@ -85,6 +85,12 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
+            EngineError::Taken {
+                code,
+                field,
+                message,
+            } => ApiError::new(StatusCode::CONFLICT, code, message.clone())
+                .with_field(field, message),
             EngineError::Rule { code, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }
@@ -116,6 +122,79 @@ impl From<EngineError> for ApiError {
             },
         }
     }
+}
+
+/// Answers that axum makes itself (405 for a known path with another method, its
+/// extractors' plain-text rejections) get the contract's error JSON too. Pages'
+/// HTML errors and our own JSON pass untouched.
+pub async fn bare_errors_as_json(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let customer_page = {
+        let path = request.uri().path();
+        path.starts_with("/portal") || path.starts_with("/l/")
+    };
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value
+            .to_str()
+            .is_ok_and(|value| value.starts_with("text/plain")),
+    };
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    if customer_page {
+        // Customers never see JSON: a bare refusal (a POST to a page, say) is a page
+        // that offers the way back.
+        let mut page = (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html lang=\"de\"><meta charset=\"utf-8\"><title>Nicht möglich / Not possible</title><link rel=\"stylesheet\" href=\"/portal/assets/portal.css\"><main><h1>Das geht so nicht / This is not possible</h1><p><a href=\"/portal\">Zur Übersicht / Overview</a> · <a href=\"/portal/login\">Anmelden / Log in</a></p></main></html>",
+        )
+            .into_response();
+        super::pages::page_headers(page.headers_mut());
+        return page;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (
+                "method_not_allowed",
+                format!("this route does not take {method}; it takes {allowed}"),
+            )
+        }
+        StatusCode::NOT_FOUND => ("not_found", "no such route".to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "the request body is too large".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text.clone()),
+        _ if status.is_server_error() => ("internal", "internal error".to_string()),
+        _ => ("bad_request", text.clone()),
+    };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        message
+    };
+    let mut error = ApiError::new(status, code, message);
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = parts.headers.get(&name) {
+            error.headers.push((name, value.clone()));
+        }
+    }
+    error.into_response()
 }
 
 impl IntoResponse for ApiError {

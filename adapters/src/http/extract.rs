@@ -90,9 +90,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let deserializer = serde_urlencoded_deserializer(query);
-        T::deserialize(deserializer)
+        // The path names the parameter (`page=abc` is an error of `page`).
+        serde_path_to_error::deserialize(deserializer)
             .map(ApiQuery)
-            .map_err(|error| describe_serde_error(".", &error.to_string(), false))
+            .map_err(|error| {
+                let path = error.path().to_string();
+                describe_serde_error(&path, &error.into_inner().to_string(), false)
+            })
     }
 }
 

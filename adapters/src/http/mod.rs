@@ -2,10 +2,12 @@
 //! (`/l/…`) and the customer pages (`/portal/…`), later the webhooks. Handlers convert wire types into engine commands,
 //! run the engine operation off the async runtime, and convert the result back.
 
+pub mod admin;
 pub mod error;
 pub mod extract;
 mod inbound;
 mod links;
+pub mod metrics;
 mod openapi;
 pub mod pages;
 mod parties;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// The customer pages' templates.
     pub pages: Arc<pages::Pages>,
+    /// Request counts for `/metrics`.
+    pub metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// What the HTTP edge needs from the configuration.
@@ -49,6 +53,9 @@ pub struct HttpSettings {
     pub public_url: String,
     pub onretail: webhooks::OnRetailSettings,
     pub portal: portal::PortalSettings,
+    /// The bearer secret of `/admin/…` (written to `<data_dir>/admin.json` for the
+    /// CLI); empty turns those routes off.
+    pub admin_secret: String,
 }
 
 impl AppState {
@@ -57,6 +64,7 @@ impl AppState {
             engine,
             settings: Arc::new(settings),
             pages,
+            metrics: Arc::new(metrics::HttpMetrics::new()),
         }
     }
 
@@ -98,7 +106,16 @@ pub fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .nest("/api/v1", api)
         .merge(webhooks::routes())
+        .route("/metrics", get(metrics::serve))
+        .merge(admin::routes(state.clone()))
+        // Routes added after this line are counted as "unmatched" in /metrics.
+        .route_layer(middleware::from_fn(metrics::tag_route))
         .fallback(not_found)
+        .layer(middleware::from_fn(error::bare_errors_as_json))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

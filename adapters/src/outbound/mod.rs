@@ -55,6 +55,8 @@ pub struct SenderSettings {
     pub from: Mailbox,
     pub retry: RetryPolicy,
     pub concurrency: usize,
+    /// Signs every message when `[outbound] dkim_selector` and the key file are set.
+    pub dkim: Option<Arc<crate::dkim::DkimSigner>>,
 }
 
 impl SenderSettings {
@@ -78,7 +80,19 @@ impl SenderSettings {
                 dir: outbound.file_dir.clone(),
             },
         };
+        let dkim = if outbound.dkim_selector.trim().is_empty() {
+            None
+        } else {
+            // d= is the domain of our From, the one receivers align DMARC on.
+            let domain = from.email.domain().to_string();
+            Some(Arc::new(crate::dkim::DkimSigner::load(
+                outbound.dkim_selector.trim(),
+                &outbound.dkim_private_key_file,
+                &domain,
+            )?))
+        };
         Ok(SenderSettings {
+            dkim,
             transport,
             from,
             retry: RetryPolicy {
@@ -218,9 +232,11 @@ pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch:
             let engine = engine.clone();
             let transport = transport.clone();
             let from = settings.from.clone();
+            let dkim = settings.dkim.clone();
             let retry = settings.retry;
             in_flight.spawn(async move {
-                let outcome = deliver(&engine, &transport, &from, retry, row).await;
+                let outcome =
+                    deliver(&engine, &transport, &from, dkim.as_deref(), retry, row).await;
                 drop(permit);
                 outcome
             });
@@ -272,6 +288,7 @@ pub async fn deliver(
     engine: &Arc<Engine>,
     transport: &Transport,
     from: &Mailbox,
+    dkim: Option<&crate::dkim::DkimSigner>,
     retry: RetryPolicy,
     row: OutboxRow,
 ) -> Result<(), Unrecorded> {
@@ -287,7 +304,7 @@ pub async fn deliver(
         let _ = tokio::task::spawn_blocking(move || engine.notice_suppressed(id, &reason)).await;
         return Ok(());
     }
-    let attempt = send(transport, from, &row).await;
+    let attempt = send(transport, from, dkim, &row).await;
     record(
         engine,
         Unrecorded {
@@ -338,11 +355,19 @@ async fn record(
 }
 
 /// Hands one message to the transport.
-pub async fn send(transport: &Transport, from: &Mailbox, row: &OutboxRow) -> Attempt {
-    let message = match message::build(row, from) {
+pub async fn send(
+    transport: &Transport,
+    from: &Mailbox,
+    dkim: Option<&crate::dkim::DkimSigner>,
+    row: &OutboxRow,
+) -> Attempt {
+    let mut message = match message::build(row, from) {
         Ok(message) => message,
         Err(reason) => return Attempt::Refused(reason),
     };
+    if let Some(signer) = dkim {
+        signer.sign(&mut message);
+    }
     match transport {
         Transport::Smtp(smtp) => match smtp.send(message).await {
             Ok(_) => Attempt::Accepted,

@@ -189,6 +189,7 @@ impl Engine {
             tx.put(Tree::MailIntake, key.as_bytes(), &record)?;
             Ok(result)
         })
+        .inspect(|result| self.counters().count_mail_in(result.outcome))
     }
 
     /// The quarantine, newest first.

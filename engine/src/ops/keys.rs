@@ -21,7 +21,9 @@ pub enum KeyRejected {
 const SECRET_PREFIX: &str = "kontor_";
 
 impl Engine {
-    /// Creates a key named `name` and returns it with its secret.
+    /// Creates a key named `name` and returns it with its secret. Names are unique
+    /// among the keys not revoked, so that `keys revoke --name` revokes what one
+    /// meant (409 `name_taken` otherwise).
     pub fn create_api_key(&self, name: &str) -> Result<(ApiKey, String), EngineError> {
         let name = validate::line(name)
             .map_err(|error| EngineError::invalid_field("name", "invalid", error.to_string()))?;
@@ -30,6 +32,17 @@ impl Engine {
         let secret = format!("{SECRET_PREFIX}{}", hex::encode(secret_bytes));
         let hash = Sha256::digest(secret.as_bytes());
         let key = self.write(|tx| {
+            use crate::store::tables::Reader;
+            for (_, value) in tx.scan_raw(Tree::ApiKeys, &[])? {
+                let existing: ApiKey = crate::store::codec::decode(Tree::ApiKeys, &value)?;
+                if existing.name == name && existing.revoked_at.is_none() {
+                    return Err(EngineError::Taken {
+                        code: "name_taken",
+                        field: "name",
+                        message: format!("an active key is named {name:?} already"),
+                    });
+                }
+            }
             let key = ApiKey {
                 id: ApiKeyId(tx.next_id()?),
                 name: name.clone(),

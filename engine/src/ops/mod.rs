@@ -8,6 +8,7 @@ pub mod keys;
 pub mod links;
 pub mod outbox;
 pub mod parties;
+pub mod stats;
 pub mod tickets;
 pub mod transfer;
 pub mod verify;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::EngineError;
 use crate::model::{Author, EntryBody, Event, OutboxRow, OutboxState, Visibility};
 use crate::notify::backoff;
+use crate::ops::stats::NoticeOutcome;
 use crate::store::trees::trailing_u64;
 use crate::store::Tree;
 use crate::tx::Tx;
@@ -93,12 +94,16 @@ impl Engine {
 
     /// The server accepted the message (or its file was written): never again.
     pub fn notice_sent(&self, id: u64) -> Result<(), EngineError> {
-        self.write(|tx| finish(tx, id, OutboxState::Sent, None).map(|_| ()))
+        self.write(|tx| finish(tx, id, OutboxState::Sent, None).map(|_| ()))?;
+        self.counters().count_notice(NoticeOutcome::Sent);
+        Ok(())
     }
 
     /// Not sent because the address bounces.
     pub fn notice_suppressed(&self, id: u64, reason: &str) -> Result<(), EngineError> {
-        self.write(|tx| finish(tx, id, OutboxState::Suppressed, Some(reason)).map(|_| ()))
+        self.write(|tx| finish(tx, id, OutboxState::Suppressed, Some(reason)).map(|_| ()))?;
+        self.counters().count_notice(NoticeOutcome::Suppressed);
+        Ok(())
     }
 
     /// A temporary failure (connection refused, 4xx): retried with exponential
@@ -127,19 +132,29 @@ impl Engine {
             tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
             Ok(Deferred::RetryIn(wait))
         })
+        .inspect(|deferred| {
+            self.counters().count_notice(match deferred {
+                Deferred::RetryIn(_) => NoticeOutcome::Deferred,
+                Deferred::GaveUp => NoticeOutcome::Failed,
+            })
+        })
     }
 
     /// A permanent refusal (5xx): failed, a history event on its record, and the
     /// address marked as bouncing so that nothing more is sent to it.
     pub fn notice_failed(&self, id: u64, reason: &str) -> Result<(), EngineError> {
-        self.write(|tx| fail(tx, id, reason, true))
+        self.write(|tx| fail(tx, id, reason, true))?;
+        self.counters().count_notice(NoticeOutcome::Failed);
+        Ok(())
     }
 
     /// The message was refused for good for a reason that is not the address's (a
     /// policy or spam rejection, a message that cannot be built): the row fails and
     /// the record shows it, but the address stays usable.
     pub fn notice_refused(&self, id: u64, reason: &str) -> Result<(), EngineError> {
-        self.write(|tx| fail(tx, id, reason, false))
+        self.write(|tx| fail(tx, id, reason, false))?;
+        self.counters().count_notice(NoticeOutcome::Failed);
+        Ok(())
     }
 }
 

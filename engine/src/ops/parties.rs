@@ -92,8 +92,9 @@ impl Engine {
                     .get_raw(Tree::CompanyByInstance, instance.as_bytes())?
                     .is_some()
                 {
-                    return Err(EngineError::Conflict {
+                    return Err(EngineError::Taken {
                         code: "instance_taken",
+                        field: "onretail_instance_ids",
                         message: format!(
                             "the onRetail instance {instance} belongs to another company"
                         ),
@@ -207,8 +208,9 @@ impl Engine {
                 .get_raw(Tree::ContactByEmail, email.as_str().as_bytes())?
                 .is_some()
             {
-                return Err(EngineError::Conflict {
+                return Err(EngineError::Taken {
                     code: "email_taken",
+                    field: "email",
                     message: format!("a contact with the address {email} exists"),
                 });
             }
@@ -323,8 +325,9 @@ impl Engine {
                 .get_raw(Tree::StaffByEmail, email.as_str().as_bytes())?
                 .is_some()
             {
-                return Err(EngineError::Conflict {
+                return Err(EngineError::Taken {
                     code: "email_taken",
+                    field: "email",
                     message: format!("a staff member with the address {email} exists"),
                 });
             }

@@ -61,21 +61,43 @@ pub enum ImportError {
     BrokenChain(#[from] crate::chain::ChainBreak),
 }
 
+/// Whether an export carries the signing keys (the first line). Without them a
+/// restore mints new keys, so links and reply addresses mailed before stop working;
+/// with them the dump is as secret as the data dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportSecrets {
+    Included,
+    LeftOut,
+}
+
 impl Engine {
-    /// Writes every stored pair, tree by tree in key order; returns the line count.
+    /// Writes every stored pair, tree by tree in key order, after the signing keys;
+    /// returns the line count.
     pub fn export(&self, out: &mut dyn Write) -> Result<u64, EngineError> {
+        self.export_with(out, ExportSecrets::Included)
+    }
+
+    /// [`Engine::export`], with or without the signing keys.
+    pub fn export_with(
+        &self,
+        out: &mut dyn Write,
+        secrets: ExportSecrets,
+    ) -> Result<u64, EngineError> {
         let io_error = |error: std::io::Error| {
             EngineError::Store(StoreError::Backend(format!(
                 "writing the export failed: {error}"
             )))
         };
-        let keys = serde_json::to_string(&KeysLine {
-            signing_keys: self.keys.to_json(),
-        })
-        .map_err(|error| EngineError::Store(StoreError::Backend(error.to_string())))?;
-        out.write_all(keys.as_bytes()).map_err(io_error)?;
-        out.write_all(b"\n").map_err(io_error)?;
-        let mut lines = 1u64;
+        let mut lines = 0u64;
+        if secrets == ExportSecrets::Included {
+            let keys = serde_json::to_string(&KeysLine {
+                signing_keys: self.keys.to_json(),
+            })
+            .map_err(|error| EngineError::Store(StoreError::Backend(error.to_string())))?;
+            out.write_all(keys.as_bytes()).map_err(io_error)?;
+            out.write_all(b"\n").map_err(io_error)?;
+            lines += 1;
+        }
         for tree in Tree::ALL.into_iter().filter(|tree| tree.is_exported()) {
             for item in self.store.scan_prefix(tree, &[], false) {
                 let (key, value) = item?;
@@ -107,6 +129,24 @@ impl Engine {
         }
         out.flush().map_err(io_error)?;
         Ok(lines)
+    }
+
+    /// [`Engine::export`] of one consistent state while other writers run (a backup
+    /// from a running server): commits wait until the export is written, so write
+    /// it somewhere fast (a local file), not to a slow reader.
+    pub fn export_consistent(
+        &self,
+        out: &mut dyn Write,
+        secrets: ExportSecrets,
+    ) -> Result<u64, EngineError> {
+        let mut exported = None;
+        self.store
+            .exclusive(&mut || exported = Some(self.export_with(&mut *out, secrets)))?;
+        exported.unwrap_or_else(|| {
+            Err(EngineError::Store(StoreError::Backend(
+                "the export did not run".into(),
+            )))
+        })
     }
 
     /// Reads an export into this store, which must be empty. Every line is checked

@@ -164,8 +164,9 @@ impl Engine {
         let due_date = due_date.unwrap_or_default();
         self.write(|tx| {
             if super::find_unique(tx, RecordKind::Invoice, &number)?.is_some() {
-                return Err(EngineError::Conflict {
+                return Err(EngineError::Taken {
                     code: "number_taken",
+                    field: "number",
                     message: format!("an invoice numbered {number} exists already"),
                 });
             }

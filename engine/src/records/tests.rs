@@ -82,7 +82,7 @@ fn new_quote(f: &Fixture, valid_until: &str) -> NewQuote {
 
 fn conflict_code(result: Result<impl std::fmt::Debug, EngineError>) -> &'static str {
     match result {
-        Err(EngineError::Conflict { code, .. }) => code,
+        Err(EngineError::Conflict { code, .. } | EngineError::Taken { code, .. }) => code,
         other => panic!("expected a conflict, got {other:?}"),
     }
 }

@@ -254,8 +254,9 @@ impl Engine {
     }
 
     /// Rebuilds the index from the store into a fresh directory and swaps it in.
-    /// `progress(done, total)` is called as records are indexed. Run it while no
-    /// server holds the data dir (the store lock guarantees that for the CLI).
+    /// `progress(done, total)` is called as records are indexed. Safe while the
+    /// server runs (`kontor reindex` goes through it then): searches use the old
+    /// index until the swap.
     pub fn reindex(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, EngineError> {
         let live = self.search_dir()?;
         let fresh = live.with_file_name("search.new");
@@ -290,11 +291,15 @@ impl Engine {
         }
         index.commit(head)?;
         drop(index);
-        *self
+        // Swapped under the slot's lock: a concurrent `search_index()` (the server's
+        // indexer, a search) waits and then opens the fresh index, never the one
+        // being moved away. Changes after `head` reach it from the changelog.
+        let mut slot = self
             .search
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         swap_dirs(&live, &fresh).map_err(io)?;
+        *slot = None;
         Ok(done)
     }
 }

@@ -118,6 +118,8 @@ pub struct Batcher {
     /// write failed for want of space. Without a limit every request would hang
     /// with it; with one, each gets an answer and the log says why.
     stall_timeout: Duration,
+    /// Batch sizes and commit latencies, for `/metrics`.
+    stats: super::stats::CommitStats,
 }
 
 impl Default for Batcher {
@@ -131,6 +133,8 @@ struct State {
     /// Writes of committed transactions not yet handed to the backend.
     pending: WriteSet,
     pending_outcome: Outcome,
+    /// How many transactions the pending batch holds.
+    pending_transactions: u64,
     /// The batch a leader is applying and flushing; readable until it ends.
     committing: Option<Arc<WriteSet>>,
 }
@@ -141,6 +145,33 @@ impl Batcher {
             state: Mutex::default(),
             batch_ended: Condvar::new(),
             stall_timeout,
+            stats: super::stats::CommitStats::default(),
+        }
+    }
+
+    /// What the batcher measured so far.
+    pub fn stats(&self) -> &super::stats::CommitStats {
+        &self.stats
+    }
+
+    /// Runs `work` once nothing is pending or being committed, holding the lock so
+    /// that nothing can be: the backend then holds exactly what was committed, and
+    /// stays so until `work` returns. For a consistent read of the whole store (a
+    /// backup while the server runs); writers wait meanwhile.
+    pub fn exclusive<T>(
+        &self,
+        backend: &dyn BatchBackend,
+        work: impl FnOnce() -> T,
+    ) -> Result<T, StoreError> {
+        loop {
+            let state = self.lock();
+            if state.committing.is_none() && state.pending.is_empty() {
+                let result = work();
+                drop(state);
+                return Ok(result);
+            }
+            let outcome = state.pending_outcome.clone();
+            self.wait(state, &outcome, backend)?;
         }
     }
 
@@ -162,6 +193,7 @@ impl Batcher {
             txn.own
         };
         state.pending.merge(own);
+        state.pending_transactions += 1;
         let outcome = state.pending_outcome.clone();
         self.wait(state, &outcome, backend)
             .map_err(EngineError::from)
@@ -222,8 +254,10 @@ impl Batcher {
     ) -> MutexGuard<'s, State> {
         let batch = Arc::new(std::mem::take(&mut state.pending));
         let outcome = std::mem::take(&mut state.pending_outcome);
+        let transactions = std::mem::take(&mut state.pending_transactions);
         state.committing = Some(batch.clone());
         drop(state);
+        let started = Instant::now();
 
         let applied = if batch.is_empty() {
             Ok(())
@@ -234,6 +268,9 @@ impl Batcher {
             Ok(()) => contain_panic(|| backend.flush()),
             Err(_) => Ok(()),
         };
+        if transactions > 0 {
+            self.stats.record_batch(transactions, started.elapsed());
+        }
 
         let mut state = self.lock();
         state.committing = None;
@@ -246,6 +283,7 @@ impl Batcher {
                 // they fail with it, for the same reason.
                 let _ = outcome.set(Err(error.clone()));
                 state.pending = WriteSet::default();
+                state.pending_transactions = 0;
                 let orphaned = std::mem::take(&mut state.pending_outcome);
                 let _ = orphaned.set(Err(error));
             }

@@ -103,6 +103,14 @@ impl Store for MemoryStore {
         self.batcher.flush(self)
     }
 
+    fn exclusive(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        self.batcher.exclusive(self, work)
+    }
+
+    fn commit_stats(&self) -> Option<super::stats::CommitSnapshot> {
+        Some(self.batcher.stats().snapshot())
+    }
+
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
         data.insert((tree.index(), key.to_vec()), value.to_vec());

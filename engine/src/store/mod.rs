@@ -10,6 +10,7 @@ pub mod batch;
 pub mod codec;
 pub mod memory;
 pub mod sled_store;
+pub mod stats;
 pub mod tables;
 pub mod trees;
 
@@ -91,4 +92,21 @@ pub trait Store: Send + Sync {
 
     /// True when no tree holds anything.
     fn is_empty(&self) -> Result<bool, StoreError>;
+
+    /// Runs `work` while no commit is pending or running and none can start, so that
+    /// what it reads through this store is one consistent state. Writers wait.
+    fn exclusive(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        work();
+        Ok(())
+    }
+
+    /// The batched commit's measurements, when the backend batches.
+    fn commit_stats(&self) -> Option<stats::CommitSnapshot> {
+        None
+    }
+
+    /// The bytes the store takes on disk, when it lives on one.
+    fn size_on_disk(&self) -> Option<u64> {
+        None
+    }
 }

@@ -296,6 +296,18 @@ impl Store for SledStore {
         self.batcher.flush(self)
     }
 
+    fn exclusive(&self, work: &mut dyn FnMut()) -> Result<(), StoreError> {
+        self.batcher.exclusive(self, work)
+    }
+
+    fn commit_stats(&self) -> Option<super::stats::CommitSnapshot> {
+        Some(self.batcher.stats().snapshot())
+    }
+
+    fn size_on_disk(&self) -> Option<u64> {
+        self.db.size_on_disk().ok()
+    }
+
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.tree(tree)
             .insert(key, value)
