@@ -2,6 +2,7 @@
 //! (`/l/…`) and the customer pages (`/portal/…`), later the webhooks. Handlers convert wire types into engine commands,
 //! run the engine operation off the async runtime, and convert the result back.
 
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 mod inbound;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .merge(search::routes())
         .merge(links::api_routes())
         .merge(inbound::routes())
+        .merge(deliveries::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

@@ -78,11 +78,17 @@ pub enum Tree {
     /// record kind (u8) ++ record id (u64 BE) -> HistoryHead: the hash of the
     /// record's last history entry, so an append reads one key.
     HistoryHeads,
+    /// delivery id (u64 BE) -> WebhookDelivery. Every webhook event for every
+    /// endpoint, delivered or not, with its attempt log.
+    Webhooks,
+    /// next attempt (unix millis, u64 BE) ++ delivery id (u64 BE) -> (). The
+    /// deliveries still pending, in the order they come due.
+    WebhooksDue,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 31] = [
+    pub const ALL: [Tree; 33] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -114,6 +120,8 @@ impl Tree {
         Tree::Records,
         Tree::RecordIndex,
         Tree::HistoryHeads,
+        Tree::Webhooks,
+        Tree::WebhooksDue,
     ];
 
     /// The tree's position in [`Tree::ALL`], for tables indexed by tree.
@@ -155,6 +163,8 @@ impl Tree {
             Tree::Records => "records",
             Tree::RecordIndex => "record_index",
             Tree::HistoryHeads => "history_heads",
+            Tree::Webhooks => "webhooks",
+            Tree::WebhooksDue => "webhooks_due",
         }
     }
 
@@ -179,7 +189,8 @@ impl Tree {
             | Tree::MailIntake
             | Tree::Quarantine
             | Tree::Records
-            | Tree::HistoryHeads => ValueEncoding::Json,
+            | Tree::HistoryHeads
+            | Tree::Webhooks => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -195,7 +206,8 @@ impl Tree {
             | Tree::Blobs
             | Tree::RawMail
             | Tree::SenderHourly
-            | Tree::RecordIndex => ValueEncoding::Bytes,
+            | Tree::RecordIndex
+            | Tree::WebhooksDue => ValueEncoding::Bytes,
         }
     }
 }
