@@ -1,6 +1,7 @@
 //! Kontor's black-box suite: one test binary that starts the real `kontor` server and
 //! talks to it over HTTP (and SMTP) as a user would.
 
+mod back_office_webhooks;
 mod cli;
 mod customer_threading;
 mod disk_full;
