@@ -598,11 +598,11 @@ mod tests {
         assert_eq!(statuses, [TicketStatus::Done, TicketStatus::InProgress]);
         assert!(matches!(
             page.items[2].subject().unwrap(),
-            WebhookSubject::Ticket(_)
+            WebhookSubject::Message(_)
         ));
         assert!(matches!(
             page.items[3].subject().unwrap(),
-            WebhookSubject::Message(_)
+            WebhookSubject::Ticket(_)
         ));
         assert_eq!(engine.due_webhooks(100).unwrap().len(), 4);
     }
