@@ -118,8 +118,9 @@ service imap-login {{
             .stderr(Stdio::inherit())
             .spawn()
             .expect("dovecot starts");
+        let root = root.to_path_buf();
         let dovecot = Dovecot { port, dir, child };
-        dovecot.wait_until_it_greets(root);
+        dovecot.wait_until_it_greets(&root);
         dovecot
     }
 
@@ -129,8 +130,7 @@ service imap-login {{
             if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let mut line = String::new();
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                if BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("* OK")
-                {
+                if BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("* OK") {
                     return;
                 }
             }

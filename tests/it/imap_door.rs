@@ -64,7 +64,10 @@ fn wait_for_count(dovecot: &Dovecot, folder: &str, count: usize) {
 #[tokio::test]
 async fn mail_in_the_mailbox_becomes_tickets_and_moves_to_the_done_folder_after_the_store() {
     let dovecot = Dovecot::start().await;
-    dovecot.append("INBOX", &mail("Kasse 1 startet nicht", "imap-1@cafe.example"));
+    dovecot.append(
+        "INBOX",
+        &mail("Kasse 1 startet nicht", "imap-1@cafe.example"),
+    );
     dovecot.append("INBOX", &mail("Drucker offline", "imap-2@cafe.example"));
     // The same message twice: what a crash between the intake and the move leaves.
     dovecot.append("INBOX", &mail("Drucker offline", "imap-2@cafe.example"));
@@ -90,8 +93,14 @@ async fn mail_in_the_mailbox_becomes_tickets_and_moves_to_the_done_folder_after_
     // Mail that came while the server was down is fetched at the start; what was
     // fetched before is not ticketed again.
     app.terminate();
-    dovecot.append("INBOX", &mail("Während des Neustarts", "imap-4@cafe.example"));
-    dovecot.append("INBOX", &mail("Kasse 1 startet nicht", "imap-1@cafe.example"));
+    dovecot.append(
+        "INBOX",
+        &mail("Während des Neustarts", "imap-4@cafe.example"),
+    );
+    dovecot.append(
+        "INBOX",
+        &mail("Kasse 1 startet nicht", "imap-1@cafe.example"),
+    );
     app.start(false).await.expect("the server starts again");
     let list = wait_for_tickets(&app, 4).await;
     wait_for_count(&dovecot, "INBOX", 0);

@@ -66,7 +66,11 @@ async fn postfix_style_lmtp_over_tcp_answers_each_recipient_after_the_message_is
         .expect("an address");
     let replies = lmtp_session(
         &format!("'{}', {}", address.ip(), address.port()),
-        &[SUPPORT, "someone@elsewhere.example", "Support@Support.Example.com"],
+        &[
+            SUPPORT,
+            "someone@elsewhere.example",
+            "Support@Support.Example.com",
+        ],
         &message("Kasse startet nicht", "lmtp-1@cafe.example"),
     );
     assert_eq!(replies["lhlo"], 250, "{replies}");
