@@ -36,6 +36,7 @@ fn main() {
             public_url: base.clone(),
             onretail: OnRetailSettings::new("", "", 60),
             portal: Default::default(),
+            admin_secret: String::new(),
         };
         let pages = Arc::new(
             kontor::http::pages::Pages::load(&kontor_engine::notify::templates::shipped_dir())
@@ -50,12 +51,13 @@ fn main() {
             },
         ));
         let client = reqwest::Client::new();
-        println!(
-            "portal pages, {requests} requests each, one client, through HTTP with a session"
-        );
+        println!("portal pages, {requests} requests each, one client, through HTTP with a session");
         for (what, path) in [
             (
-                format!("ticket list of a reseller, {tickets} customer tickets (page 1 of {})", tickets.div_ceil(25)),
+                format!(
+                    "ticket list of a reseller, {tickets} customer tickets (page 1 of {})",
+                    tickets.div_ceil(25)
+                ),
                 "/portal/tickets".to_string(),
             ),
             (

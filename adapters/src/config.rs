@@ -29,6 +29,55 @@ pub struct Config {
     pub store: StoreConfig,
     pub schedule: ScheduleConfig,
     pub portal: PortalConfig,
+    /// `[[webhooks]]`: the back office's endpoints; none by default.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One `[[webhooks]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// `whsec_<base64>`, the Standard Webhooks secret.
+    pub secret: String,
+    /// Event types, or `["*"]` for every one.
+    #[serde(default = "every_event")]
+    pub events: Vec<String>,
+}
+
+fn every_event() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// `[inbound.imap]`: a mailbox Kontor fetches from; off while `host` is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub user: String,
+    pub password_file: PathBuf,
+    pub folder: String,
+    /// Fetched mail is moved here once the store has flushed it.
+    pub done_folder: String,
+    /// Without IDLE (or when it drops), the folder is looked at this often.
+    pub poll_seconds: u64,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            host: String::new(),
+            port: 993,
+            tls: true,
+            user: String::new(),
+            password_file: PathBuf::new(),
+            folder: "INBOX".into(),
+            done_folder: "Kontor-Done".into(),
+            poll_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +156,10 @@ pub struct InboundConfig {
     pub smtp_data_timeout_seconds: u64,
     /// SMTP sessions served at once; more get 421.
     pub smtp_max_connections: usize,
+    /// The LMTP listener (RFC 2033) for an MTA's `lmtp:` transport: an address, or
+    /// a unix socket path (starting with `/` or `.`); "" turns it off.
+    pub lmtp_listen: String,
+    pub imap: ImapConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +181,12 @@ pub struct OutboundConfig {
     /// DKIM signing is on when both are set (`kontor dkim generate` makes the key).
     pub dkim_selector: String,
     pub dkim_private_key_file: PathBuf,
+    /// Webhook deliveries that did not get a 2xx are retried after
+    /// webhook_retry_base_ms, twice that, ... up to webhook_retry_max_seconds apart;
+    /// 0 attempts means until a 2xx comes.
+    pub webhook_max_attempts: u32,
+    pub webhook_retry_base_ms: u32,
+    pub webhook_retry_max_seconds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +264,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             schedule: ScheduleConfig::default(),
             portal: PortalConfig::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -229,6 +289,8 @@ impl Default for InboundConfig {
             smtp_idle_timeout_seconds: 300,
             smtp_data_timeout_seconds: 600,
             smtp_max_connections: 1000,
+            lmtp_listen: String::new(),
+            imap: ImapConfig::default(),
         }
     }
 }
@@ -247,6 +309,9 @@ impl Default for OutboundConfig {
             concurrency: 16,
             dkim_selector: String::new(),
             dkim_private_key_file: PathBuf::new(),
+            webhook_max_attempts: 0,
+            webhook_retry_base_ms: 5000,
+            webhook_retry_max_seconds: 3600,
         }
     }
 }
@@ -406,6 +471,7 @@ impl Config {
                 "{missing} must be set too: DKIM signing needs outbound.dkim_selector and outbound.dkim_private_key_file"
             )));
         }
+        crate::outbound::webhooks::check_config(self).map_err(ConfigError::Invalid)?;
         if self.inbound.max_message_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "inbound.max_message_bytes must be above 0".into(),

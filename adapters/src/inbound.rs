@@ -78,5 +78,60 @@ pub fn smtp_config(config: &Config) -> SmtpConfig {
         idle_timeout: Duration::from_secs(config.inbound.smtp_idle_timeout_seconds.max(1)),
         data_timeout: Duration::from_secs(config.inbound.smtp_data_timeout_seconds.max(1)),
         max_connections: config.inbound.smtp_max_connections.max(1),
+        lmtp: false,
     }
+}
+
+/// Whether `lmtp_listen` names a unix socket rather than an address.
+fn is_socket_path(listen: &str) -> bool {
+    listen.starts_with('/') || listen.starts_with('.')
+}
+
+/// Binds `inbound.lmtp_listen` (an address, or a unix socket path) and serves LMTP
+/// into the engine until `shutdown`; `None` when it is off. Prints its listening line
+/// as the other listeners do.
+pub async fn start_lmtp(
+    config: &Config,
+    engine: &Arc<Engine>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
+    use anyhow::Context;
+    let listen = config.inbound.lmtp_listen.trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    let listener: crate::smtp::Listener = if is_socket_path(listen) {
+        let path = std::path::Path::new(listen);
+        // A socket left by a server that did not shut down cleanly would make the
+        // bind fail; anything else at that path is not ours to remove.
+        if let Ok(metadata) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::FileTypeExt;
+            if metadata.file_type().is_socket() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let listener = tokio::net::UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on {listen} (inbound.lmtp_listen)"))?;
+        println!("kontor: lmtp listening on {listen}");
+        listener.into()
+    } else {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (inbound.lmtp_listen)"))?;
+        println!("kontor: lmtp listening on {}", listener.local_addr()?);
+        listener.into()
+    };
+    let sink = Arc::new(EngineSink {
+        engine: engine.clone(),
+    });
+    let lmtp_config = SmtpConfig {
+        lmtp: true,
+        ..smtp_config(config)
+    };
+    Ok(Some(tokio::spawn(crate::smtp::serve(
+        listener,
+        lmtp_config,
+        sink,
+        shutdown,
+    ))))
 }

@@ -5,10 +5,12 @@
 //! - [`config`]: the TOML file and its `KONTOR_…` environment overrides.
 //! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document, magic links and
 //!   the customer pages.
-//! - [`outbound`]: the outbox sender, the only place that talks SMTP out.
+//! - [`outbound`]: the outbox sender, the only place that talks SMTP out, and the
+//!   webhook sender (`outbound::webhooks`), the only place that posts to the back office.
 //! - [`http`]: axum: the staff API, `/healthz`, the OpenAPI document.
 //! - [`smtp`]: the inbound SMTP listener, split by verb; it knows nothing of the engine.
-//! - [`inbound`]: the listener wired to `Engine::ingest`.
+//! - [`inbound`]: the listener wired to `Engine::ingest`, as SMTP and as LMTP.
+//! - [`imap`]: the IMAP door: fetches a mailbox into `Engine::ingest`.
 //! - [`mailgate`]: `kontor mailgate`, an MTA pipe into `POST /api/v1/inbound/email`.
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
 //! - [`indexer`]: times the search indexer (the indexing is the engine's).
@@ -23,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod dkim;
 pub mod http;
+pub mod imap;
 pub mod inbound;
 pub mod indexer;
 pub mod mailgate;

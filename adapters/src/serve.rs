@@ -32,6 +32,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         reopen_days: config.inbound.reopen_days,
         max_per_sender_per_hour: config.inbound.max_per_sender_per_hour,
         min_free_bytes: config.store.min_free_mb.saturating_mul(1024 * 1024),
+        webhooks: crate::outbound::webhooks::subscriptions(config),
     }
 }
 
@@ -93,6 +94,8 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let email_templates = EmailTemplates::load(&templates)?;
     let pages = Arc::new(crate::http::pages::Pages::load(&templates)?);
     let sender_settings = crate::outbound::SenderSettings::from_config(&config)?;
+    let webhook_settings = crate::outbound::webhooks::WebhookSenderSettings::from_config(&config)?;
+    let imap_settings = crate::imap::ImapSettings::from_config(&config)?;
     let jobs = crate::scheduler::schedule(&config).map_err(|error| anyhow::anyhow!(error))?;
     // Bound before the engine opens, so that links carry the port the listener
     // really got (port 0 included) when public_url is unset.
@@ -140,6 +143,7 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         )))
     };
     let admin = crate::admin::AdminFile::publish(&config.data_dir, address)?;
+    let lmtp = crate::inbound::start_lmtp(&config, &engine, wait_for(stopped.clone())).await?;
     println!("kontor: http listening on {address}");
     tracing::info!(%address, data_dir = %config.data_dir.display(), "kontor is up");
     let indexer = crate::indexer::Indexer::start(
@@ -172,6 +176,13 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
         sender_settings,
         stopped.clone(),
     ));
+    let webhook_sender = tokio::spawn(crate::outbound::webhooks::run(
+        engine.clone(),
+        webhook_settings,
+        stopped.clone(),
+    ));
+    let imap_door = imap_settings
+        .map(|settings| tokio::spawn(crate::imap::run(engine.clone(), settings, stopped.clone())));
     let scheduler = tokio::spawn(crate::scheduler::run(
         engine.clone(),
         jobs,
@@ -190,8 +201,24 @@ pub async fn run(mut config: Config, demo: bool) -> anyhow::Result<()> {
             Err(error) => tracing::error!(%error, "the smtp listener task failed"),
         }
     }
+    if let Some(lmtp) = lmtp {
+        match lmtp.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the lmtp listener failed"),
+            Err(error) => tracing::error!(%error, "the lmtp listener task failed"),
+        }
+    }
     if let Err(error) = sender.await {
         tracing::error!(%error, "the outbox sender stopped abnormally");
+    }
+    if let Err(error) = webhook_sender.await {
+        tracing::error!(%error, "the webhook sender stopped abnormally");
+    }
+    if let Some(Err(error)) = match imap_door {
+        Some(door) => Some(door.await),
+        None => None,
+    } {
+        tracing::error!(%error, "the imap door stopped abnormally");
     }
     if let Err(error) = scheduler.await {
         tracing::error!(%error, "the scheduler stopped abnormally");

@@ -8,6 +8,8 @@
 //!   transaction; [`links`]: signed tokens (reply addresses, magic links, sessions).
 //! - [`intake`]: inbound mail, whichever door it came by: stored raw, then
 //!   interpreted (new ticket, reply, reopen, bounce, …) in one transaction.
+//! - [`webhooks`]: the back office's events, queued in the change's transaction
+//!   from the history entries it writes, and the webhook sender's side of that queue.
 //! - [`access`]: the one place that decides who may do what.
 //! - [`clock`]: the injected source of "now".
 //! - [`validate`], [`ids`], [`error`]: values that are valid by construction, record ids,
@@ -33,6 +35,7 @@ pub mod signing;
 pub mod store;
 mod threads;
 pub mod validate;
+pub mod webhooks;
 
 mod tx;
 
@@ -69,6 +72,9 @@ pub struct EngineConfig {
     /// Writes are refused (`StoreError::Full`) while the data dir's disk has less
     /// than this free; 0 turns the check off.
     pub min_free_bytes: u64,
+    /// The `[[webhooks]]` endpoints: each change queues a delivery for every one
+    /// subscribed to its event, in the change's transaction.
+    pub webhooks: Vec<webhooks::WebhookSubscription>,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +88,7 @@ impl Default for EngineConfig {
             reopen_days: 30,
             max_per_sender_per_hour: 40,
             min_free_bytes: 256 * 1024 * 1024,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct Engine {
     outbox_signal: notify::OutboxSignal,
     /// Counters for operators (`/metrics`), since the process started.
     counters: ops::stats::EngineCounters,
+    /// Bumped when a change queued a webhook delivery, to wake its sender.
+    webhook_signal: notify::OutboxSignal,
 }
 
 impl Engine {
@@ -176,6 +185,7 @@ impl Engine {
             templates: None,
             outbox_signal: notify::OutboxSignal::default(),
             counters: ops::stats::EngineCounters::default(),
+            webhook_signal: notify::OutboxSignal::default(),
         }
     }
 

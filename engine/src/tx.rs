@@ -33,6 +33,8 @@ pub(crate) struct Tx<'a> {
     touched: Vec<RecordRef>,
     /// Set when the transaction queued a notice, to wake the sender once it commits.
     pub queued_notices: bool,
+    /// The webhook events this transaction caused so far, queued at its end.
+    noted_webhooks: Vec<crate::webhooks::NotedEvent>,
 }
 
 impl Tx<'_> {
@@ -86,7 +88,10 @@ impl Tx<'_> {
     }
 
     /// Notes that `record` changed; the transaction's one changelog entry names it.
-    pub fn log(&mut self, record: RecordRef, _op: ChangeOp) -> Result<(), EngineError> {
+    pub fn log(&mut self, record: RecordRef, op: ChangeOp) -> Result<(), EngineError> {
+        if op == ChangeOp::Created {
+            crate::webhooks::note_created(&mut self.noted_webhooks, record);
+        }
         if !self.touched.contains(&record) {
             self.touched.push(record);
         }
@@ -140,6 +145,7 @@ impl Tx<'_> {
         HISTORY.put(self, &HistoryKey { record, entry: id }, &entry)?;
         HISTORY_HEADS.put(self, &record, &head)?;
         self.log(record, ChangeOp::HistoryAppended)?;
+        crate::webhooks::note_entry(&mut self.noted_webhooks, &entry);
         Ok(entry)
     }
 }
@@ -175,19 +181,26 @@ impl Engine {
         let now = self.clock.now();
         let mut output = None;
         let mut queued_notices = false;
+        let mut queued_webhooks = false;
         self.store.transact_durable(&mut |txn: &mut dyn Txn| {
             let mut tx = Tx {
                 txn,
                 now,
                 touched: Vec::new(),
                 queued_notices: false,
+                noted_webhooks: Vec::new(),
             };
             output = Some(work(&mut tx)?);
             queued_notices = tx.queued_notices;
+            let noted = std::mem::take(&mut tx.noted_webhooks);
+            queued_webhooks = crate::webhooks::queue_noted(&mut tx, &self.config.webhooks, noted)?;
             tx.write_changelog()
         })?;
         if queued_notices {
             self.outbox_signal.bump();
+        }
+        if queued_webhooks {
+            self.webhook_signal.bump();
         }
         output.ok_or_else(|| {
             EngineError::Store(crate::store::StoreError::Backend(

@@ -1,16 +1,20 @@
 //! Kontor's black-box suite: one test binary that starts the real `kontor` server and
 //! talks to it over HTTP (and SMTP) as a user would.
 
+mod back_office_webhooks;
 mod browser;
 mod cli;
 mod customer_threading;
 mod disk_full;
+mod dovecot;
 mod durability;
+mod imap_door;
 mod inbound;
 mod inbound_fixtures;
 mod inbound_robustness;
 mod invalid_input;
 mod jobs;
+mod lmtp;
 mod mail_round_trip;
 mod ops;
 mod outbound;

@@ -567,3 +567,163 @@ async fn each_role_sees_its_own_overview_in_chromium() {
             || browser.button("Send login link").await.is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_signer_is_guided_through_the_required_fields_draws_a_signature_and_signs_in_chromium() {
+    let app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    let document = expect(
+        StatusCode::CREATED,
+        app.post(
+            "/api/v1/documents",
+            &json!({"title": "Auftragsverarbeitung", "company_id": id(&cast.bakery),
+                    "signer_contact_id": id(&cast.petra),
+                    "body_html": "<h2>Vertrag zur Auftragsverarbeitung</h2><p>Zwischen der Bäckerei Schmidt und uns.</p>",
+                    "fields": [
+                        {"name": "position", "label": "Funktion", "type": "text", "required": true},
+                        {"name": "start", "label": "Gültig ab", "type": "date", "required": true},
+                        {"name": "news", "label": "Neuigkeiten per E-Mail", "type": "checkbox", "required": false},
+                        {"name": "signature", "label": "Unterschrift", "type": "signature", "required": true}
+                    ]}),
+        )
+        .await,
+    );
+    let doc = id(&document).to_string();
+    expect(
+        StatusCode::OK,
+        app.post(&format!("/api/v1/documents/{doc}/send"), &json!({}))
+            .await,
+    );
+    let sign_link = link_in_mail(&app, "sign_request", "petra@schmidt.example")
+        .await
+        .expect("a sign link in the mail");
+    let browser = Browser::start().await.expect("a browser");
+    browser
+        .goto(&app.url(&path_of(&sign_link)))
+        .await
+        .expect("sign link");
+    browser
+        .wait_for_url(&format!("/portal/documents/{doc}"))
+        .await
+        .expect("sign page");
+    assert_readable(&browser, "sign page").await;
+    browser
+        .full_page_screenshot("portal-sign-before", 1280)
+        .await
+        .expect("screenshot");
+    browser
+        .full_page_screenshot("portal-sign-before-phone", 375)
+        .await
+        .expect("screenshot");
+
+    // Required fields are reddish while empty, and marked in words too.
+    let position = browser.css("#field-0").await.expect("position");
+    let reddish = |colour: &str| {
+        let parts: Vec<u32> = colour
+            .trim_start_matches("rgb(")
+            .trim_start_matches("rgba(")
+            .trim_end_matches(')')
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect();
+        parts.len() >= 3 && parts[0] > parts[1] + 10 && parts[0] > parts[2] + 10
+    };
+    assert!(reddish(
+        &browser.style(&position, "background-color").await.unwrap()
+    ));
+    let pad_box = browser.css("fieldset.signature").await.expect("pad");
+    assert!(reddish(
+        &browser.style(&pad_box, "background-color").await.unwrap()
+    ));
+    assert!(browser.text().await.unwrap().contains("(Pflichtfeld)"));
+
+    // "Nächste" walks the empty required fields and disappears when none is left.
+    let next = browser.button("Nächste").await.expect("next");
+    browser.click(&next).await.expect("next");
+    assert_eq!(browser.focused_id().await.unwrap(), "field-0");
+    browser
+        .type_into(&position, "Inhaberin")
+        .await
+        .expect("type");
+    assert!(!reddish(
+        &browser.style(&position, "background-color").await.unwrap()
+    ));
+    browser.click(&next).await.expect("next");
+    assert_eq!(browser.focused_id().await.unwrap(), "field-1");
+    let start = browser.css("#field-1").await.expect("date");
+    browser
+        .script("arguments[0].value='2026-12-01'; arguments[0].dispatchEvent(new Event('input',{bubbles:true})); arguments[0].dispatchEvent(new Event('change',{bubbles:true}));", vec![Browser::reference(&start)])
+        .await
+        .expect("date");
+    assert!(
+        browser.displayed(&next).await.unwrap(),
+        "the signature is still missing"
+    );
+    let pad = browser.css("canvas.pad").await.expect("canvas");
+    browser
+        .draw(
+            &pad,
+            "pen",
+            &[(-120, 10), (-60, -20), (0, 15), (60, -10), (120, 20)],
+        )
+        .await
+        .expect("draw");
+    assert!(
+        !browser.displayed(&next).await.unwrap(),
+        "Nächste is gone once all are filled"
+    );
+    assert!(!reddish(
+        &browser.style(&pad_box, "background-color").await.unwrap()
+    ));
+
+    // The drafts reached the server as they were typed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let draft = expect(
+            StatusCode::OK,
+            app.get(&format!("/api/v1/documents/{doc}")).await,
+        );
+        if draft["values"]["position"] == "Inhaberin"
+            && draft["values"]["signature"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("data:image/png;base64,"))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "drafts kept: {draft}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    browser.click_button("Signieren").await.expect("sign");
+    browser.wait_for_url("#signed").await.expect("signed");
+    let page = browser.text().await.expect("page");
+    let signed = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}")).await,
+    );
+    assert_eq!(signed["status"], "signed");
+    assert!(page.contains("Signiert von Petra Schmidt"), "{page}");
+    assert!(page.contains(signed["sha256"].as_str().unwrap()));
+    assert!(signed["signer"]["user_agent"]
+        .as_str()
+        .unwrap()
+        .contains("Chrome"));
+    assert!(
+        browser.button("Signieren").await.is_err(),
+        "no form after signing"
+    );
+    assert!(
+        browser.count("img.signature-image").await.unwrap() == 1,
+        "the drawn signature shows"
+    );
+    browser
+        .full_page_screenshot("portal-sign-after", 1280)
+        .await
+        .expect("screenshot");
+    assert_eq!(
+        app.command(&["verify", "--config", app.config_path.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+}

@@ -27,7 +27,8 @@ fn value_after(html: &str, marker: &str) -> Option<String> {
 }
 
 #[tokio::test]
-async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_its_evidence_holds() {
+async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_its_evidence_holds()
+{
     let app = TestApp::spawn().await;
     let cast = cast(&app).await;
     let document = expect(
@@ -47,49 +48,91 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
         .await,
     );
     let doc = id(&document).to_string();
-    expect(StatusCode::OK, app.post(&format!("/api/v1/documents/{doc}/send"), &json!({})).await);
+    expect(
+        StatusCode::OK,
+        app.post(&format!("/api/v1/documents/{doc}/send"), &json!({}))
+            .await,
+    );
     let mut petra = Visitor::login(&app, "petra@schmidt.example").await;
     let page_path = format!("/portal/documents/{doc}");
     let page = petra.get(&page_path).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("<script>alert"), "the body is sanitised");
+    assert!(
+        !page.body.contains("<script>alert"),
+        "the body is sanitised"
+    );
     assert!(page.body.contains(">Nächste</button>") && page.body.contains(">Signieren</button>"));
-    let content_hash = value_after(&page.body, "name=\"content_sha256\" value=\"").expect("the content hash");
-    assert!(page.body.contains(&format!("<code>{content_hash}</code>")), "shown before signing");
+    let content_hash =
+        value_after(&page.body, "name=\"content_sha256\" value=\"").expect("the content hash");
+    assert!(
+        page.body.contains(&format!("<code>{content_hash}</code>")),
+        "shown before signing"
+    );
     let token = csrf_in(&page.body).expect("token");
-    let history_before = app.get(&format!("/api/v1/documents/{doc}/history")).await.1["total"].clone();
+    let history_before =
+        app.get(&format!("/api/v1/documents/{doc}/history")).await.1["total"].clone();
 
     // The browser's own checks removed: the server refuses naming what is missing.
     let refused = petra
         .post_form(
             &format!("{page_path}/sign"),
-            &[("csrf", &token), ("content_sha256", &content_hash), ("field.position", "Inhaberin"),
-              ("signature_field", "signature"), ("signature_typed", "")],
+            &[
+                ("csrf", &token),
+                ("content_sha256", &content_hash),
+                ("field.position", "Inhaberin"),
+                ("signature_field", "signature"),
+                ("signature_typed", ""),
+            ],
         )
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     for missing in ["start", "consent", "signature"] {
-        assert!(refused.body.contains(&format!("<code>{missing}</code>")), "names {missing}");
+        assert!(
+            refused.body.contains(&format!("<code>{missing}</code>")),
+            "names {missing}"
+        );
     }
-    assert!(refused.body.contains("value=\"Inhaberin\""), "what was typed stays");
-    let still = expect(StatusCode::OK, app.get(&format!("/api/v1/documents/{doc}")).await);
+    assert!(
+        refused.body.contains("value=\"Inhaberin\""),
+        "what was typed stays"
+    );
+    let still = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}")).await,
+    );
     assert_eq!(still["status"], "sent");
-    assert_eq!(app.get(&format!("/api/v1/documents/{doc}/history")).await.1["total"], history_before);
+    assert_eq!(
+        app.get(&format!("/api/v1/documents/{doc}/history")).await.1["total"],
+        history_before
+    );
 
     // A draft is kept per field.
     let draft = petra
-        .post_form(&format!("{page_path}/draft"), &[("csrf", &token), ("field.position", "Inhaberin")])
+        .post_form(
+            &format!("{page_path}/draft"),
+            &[("csrf", &token), ("field.position", "Inhaberin")],
+        )
         .await;
     assert_eq!(draft.status, StatusCode::SEE_OTHER);
-    assert!(petra.get(&page_path).await.body.contains("value=\"Inhaberin\""));
+    assert!(petra
+        .get(&page_path)
+        .await
+        .body
+        .contains("value=\"Inhaberin\""));
 
     // A changed content hash is not what the person saw.
     let stale = petra
         .post_form(
             &format!("{page_path}/sign"),
-            &[("csrf", &token), ("content_sha256", &"0".repeat(64)), ("field.position", "Inhaberin"),
-              ("field.start", "2026-12-01"), ("field.consent", "true"), ("signature_field", "signature"),
-              ("signature_typed", "Petra Schmidt")],
+            &[
+                ("csrf", &token),
+                ("content_sha256", &"0".repeat(64)),
+                ("field.position", "Inhaberin"),
+                ("field.start", "2026-12-01"),
+                ("field.consent", "true"),
+                ("signature_field", "signature"),
+                ("signature_typed", "Petra Schmidt"),
+            ],
         )
         .await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
@@ -97,13 +140,22 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
     let signed = petra
         .post_form(
             &format!("{page_path}/sign"),
-            &[("csrf", &token), ("content_sha256", &content_hash), ("field.position", "Inhaberin"),
-              ("field.start", "2026-12-01"), ("field.consent", "true"), ("signature_field", "signature"),
-              ("signature_typed", "Petra Schmidt")],
+            &[
+                ("csrf", &token),
+                ("content_sha256", &content_hash),
+                ("field.position", "Inhaberin"),
+                ("field.start", "2026-12-01"),
+                ("field.consent", "true"),
+                ("signature_field", "signature"),
+                ("signature_typed", "Petra Schmidt"),
+            ],
         )
         .await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    let record = expect(StatusCode::OK, app.get(&format!("/api/v1/documents/{doc}")).await);
+    let record = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}")).await,
+    );
     assert_eq!(record["status"], "signed");
     assert_eq!(record["values"]["signature"], "Petra Schmidt");
     assert_eq!(record["signer"]["email"], "petra@schmidt.example");
@@ -111,7 +163,10 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
     let sha = record["sha256"].as_str().unwrap().to_string();
 
     // Anyone recomputes the hash from the evidence, and the history chain holds.
-    let evidence = expect(StatusCode::OK, app.get(&format!("/api/v1/documents/{doc}/evidence")).await);
+    let evidence = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}/evidence")).await,
+    );
     assert_eq!(sha256_hex(&canonical(&evidence["inputs"])), sha);
     assert_eq!(evidence["inputs"]["content_sha256"], content_hash.as_str());
     let mut previous = "0".repeat(64);
@@ -137,14 +192,26 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
     let again = petra
         .post_form(
             &format!("{page_path}/sign"),
-            &[("csrf", &token), ("field.position", "Chefin"), ("signature_field", "signature"),
-              ("signature_typed", "P. S.")],
+            &[
+                ("csrf", &token),
+                ("field.position", "Chefin"),
+                ("signature_field", "signature"),
+                ("signature_typed", "P. S."),
+            ],
         )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    let unchanged = expect(StatusCode::OK, app.get(&format!("/api/v1/documents/{doc}")).await);
+    let unchanged = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}")).await,
+    );
     assert_eq!(unchanged["sha256"], sha.as_str());
-    assert_eq!(app.command(&["verify", "--config", app.config_path.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(
+        app.command(&["verify", "--config", app.config_path.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
 }
 
 #[tokio::test]
@@ -156,55 +223,104 @@ async fn a_quote_is_accepted_and_signed_into_an_order_or_declined_only_with_a_re
                "lines": [{"description": "Kassenterminal T2", "quantity": 1, "unit_price_cents": 129900}],
                "currency": "EUR", "valid_until": "2099-12-31", "staff_id": id(&cast.staff)})
     };
-    let accepted = expect(StatusCode::CREATED, app.post("/api/v1/quotes", &new_quote("Zweite Kasse")).await);
-    let declined = expect(StatusCode::CREATED, app.post("/api/v1/quotes", &new_quote("Dritte Kasse")).await);
+    let accepted = expect(
+        StatusCode::CREATED,
+        app.post("/api/v1/quotes", &new_quote("Zweite Kasse")).await,
+    );
+    let declined = expect(
+        StatusCode::CREATED,
+        app.post("/api/v1/quotes", &new_quote("Dritte Kasse")).await,
+    );
     for quote in [&accepted, &declined] {
-        expect(StatusCode::OK, app.post(&format!("/api/v1/quotes/{}/send", id(quote)), &json!({})).await);
+        expect(
+            StatusCode::OK,
+            app.post(&format!("/api/v1/quotes/{}/send", id(quote)), &json!({}))
+                .await,
+        );
     }
     let mut petra = Visitor::login(&app, "petra@schmidt.example").await;
     let path = format!("/portal/quotes/{}", id(&accepted));
     let page = petra.get(&path).await;
-    assert!(page.body.contains(">Akzeptieren und signieren</button>") && page.body.contains(">Ablehnen</button>"));
+    assert!(
+        page.body.contains(">Akzeptieren und signieren</button>")
+            && page.body.contains(">Ablehnen</button>")
+    );
     let dialog = petra.get(&format!("{path}?dialog=accept")).await;
-    assert!(dialog.body.contains("<dialog open") && dialog.body.contains("aria-label=\"Unterschrift\""));
+    assert!(
+        dialog.body.contains("<dialog open") && dialog.body.contains("aria-label=\"Unterschrift\"")
+    );
     let token = csrf_in(&dialog.body).expect("token");
-    let empty = petra.post_form(&format!("{path}/accept"), &[("csrf", &token)]).await;
-    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "no signature, no order");
+    let empty = petra
+        .post_form(&format!("{path}/accept"), &[("csrf", &token)])
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::BAD_REQUEST,
+        "no signature, no order"
+    );
     let signed = petra
-        .post_form(&format!("{path}/accept"), &[("csrf", &token), ("signature_typed", "Petra Schmidt")])
+        .post_form(
+            &format!("{path}/accept"),
+            &[("csrf", &token), ("signature_typed", "Petra Schmidt")],
+        )
         .await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
     let order_path = signed.location.expect("the order's page");
     assert!(order_path.starts_with("/portal/orders/"), "{order_path}");
     let order_page = petra.get(&order_path).await;
-    assert!(order_page.body.contains("Signiert von <strong>Petra Schmidt</strong>"));
-    let quote = expect(StatusCode::OK, app.get(&format!("/api/v1/quotes/{}", id(&accepted))).await);
+    assert!(order_page
+        .body
+        .contains("Signiert von <strong>Petra Schmidt</strong>"));
+    let quote = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/quotes/{}", id(&accepted))).await,
+    );
     assert_eq!(quote["status"], "accepted");
     let twice = petra
-        .post_form(&format!("{path}/accept"), &[("csrf", &token), ("signature_typed", "Petra Schmidt")])
+        .post_form(
+            &format!("{path}/accept"),
+            &[("csrf", &token), ("signature_typed", "Petra Schmidt")],
+        )
         .await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
 
     let path = format!("/portal/quotes/{}", id(&declined));
-    let without = petra.post_form(&format!("{path}/decline"), &[("csrf", &token), ("reason", " ")]).await;
+    let without = petra
+        .post_form(
+            &format!("{path}/decline"),
+            &[("csrf", &token), ("reason", " ")],
+        )
+        .await;
     assert_eq!(without.status, StatusCode::BAD_REQUEST);
     assert!(without.body.contains("Bitte nennen Sie einen Grund"));
     assert_eq!(
-        expect(StatusCode::OK, app.get(&format!("/api/v1/quotes/{}", id(&declined))).await)["status"],
+        expect(
+            StatusCode::OK,
+            app.get(&format!("/api/v1/quotes/{}", id(&declined))).await
+        )["status"],
         "sent"
     );
     let with = petra
-        .post_form(&format!("{path}/decline"), &[("csrf", &token), ("reason", "Zu teuer für uns")])
+        .post_form(
+            &format!("{path}/decline"),
+            &[("csrf", &token), ("reason", "Zu teuer für uns")],
+        )
         .await;
     assert_eq!(with.status, StatusCode::SEE_OTHER);
-    let quote = expect(StatusCode::OK, app.get(&format!("/api/v1/quotes/{}", id(&declined))).await);
+    let quote = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/quotes/{}", id(&declined))).await,
+    );
     assert_eq!(quote["status"], "cancelled");
     assert_eq!(quote["decline_reason"], "Zu teuer für uns");
     let page = petra.get(&path).await;
     assert!(page.body.contains("Dieses Angebot wurde storniert."));
     assert!(!page.body.contains(">Akzeptieren und signieren</button>"));
     let list = petra.get("/portal/quotes").await;
-    assert!(list.body.contains("Dritte Kasse") && !list.body.contains("Zweite Kasse"), "accepted quotes leave the list");
+    assert!(
+        list.body.contains("Dritte Kasse") && !list.body.contains("Zweite Kasse"),
+        "accepted quotes leave the list"
+    );
 
     let invoice = expect(
         StatusCode::CREATED,
@@ -216,12 +332,16 @@ async fn a_quote_is_accepted_and_signed_into_an_order_or_declined_only_with_a_re
         )
         .await,
     );
-    let pdf = petra.get(&format!("/portal/invoices/{}/invoice.pdf", id(&invoice))).await;
+    let pdf = petra
+        .get(&format!("/portal/invoices/{}/invoice.pdf", id(&invoice)))
+        .await;
     assert_eq!(pdf.status, StatusCode::OK);
     assert!(pdf.bytes.starts_with(b"%PDF-"));
     let mut lena = Visitor::login(&app, "lena@schmidt.example").await;
     assert_eq!(
-        lena.get(&format!("/portal/invoices/{}/invoice.pdf", id(&invoice))).await.status,
+        lena.get(&format!("/portal/invoices/{}/invoice.pdf", id(&invoice)))
+            .await
+            .status,
         StatusCode::NOT_FOUND,
         "no invoice permission, no PDF"
     );

@@ -58,6 +58,8 @@ pub struct TestApp {
     pub stdout_lines: Vec<String>,
     /// The SMTP listener, when the app was spawned with `smtp: true`.
     pub smtp_address: Option<std::net::SocketAddr>,
+    /// The LMTP listener (an address or a socket path), when `inbound.lmtp_listen` is set.
+    pub lmtp_address: Option<String>,
     data_dir: PathBuf,
 }
 
@@ -127,6 +129,7 @@ impl TestApp {
             child: None,
             stdout_lines: vec![],
             smtp_address: None,
+            lmtp_address: None,
             data_dir,
         };
         app.start(options.demo).await.expect("server starts");
@@ -171,6 +174,9 @@ impl TestApp {
             self.stdout_lines.push(line.clone());
             if let Some(address) = line.strip_prefix("kontor: smtp listening on ") {
                 self.smtp_address = Some(address.trim().parse().context("smtp address")?);
+            }
+            if let Some(address) = line.strip_prefix("kontor: lmtp listening on ") {
+                self.lmtp_address = Some(address.trim().to_string());
             }
             if let Some(address) = line.strip_prefix("kontor: http listening on ") {
                 self.address = format!("http://{}", address.trim());

@@ -3,6 +3,7 @@
 //! run the engine operation off the async runtime, and convert the result back.
 
 pub mod admin;
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 mod inbound;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .merge(search::routes())
         .merge(links::api_routes())
         .merge(inbound::routes())
+        .merge(deliveries::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,

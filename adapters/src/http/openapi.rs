@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{inbound, links, parties, search, tickets, webhooks};
+use super::{deliveries, inbound, links, parties, search, tickets, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::{inbound, links, parties, search, tickets, webhooks};
         webhooks::onretail,
         links::create_link, links::revoke_links, links::list_outbox,
         inbound::receive_email, inbound::list_quarantine, inbound::reprocess,
+        deliveries::list_deliveries, deliveries::replay,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

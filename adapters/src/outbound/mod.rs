@@ -13,6 +13,7 @@
 //! [`blames_the_address`]) the address is marked as bouncing.
 
 mod message;
+pub mod webhooks;
 
 pub use message::build as build_message;
 

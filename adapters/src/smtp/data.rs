@@ -26,10 +26,12 @@ impl Session {
         };
         if tx.rcpt_to.is_empty() {
             // With PIPELINING all RCPTs may have failed; this stops the client
-            // from sending the body (RFC 2920 3.1).
-            self.error(554, "5.5.1", "no valid recipients");
+            // from sending the body (RFC 2920 3.1). LMTP says 503 (RFC 2033 4.2).
+            let code = if self.cfg.lmtp { 503 } else { 554 };
+            self.error(code, "5.5.1", "no valid recipients");
             return Next::Continue;
         }
+        let recipients = tx.rcpt_to.len();
         let hint = tx.declared_size.unwrap_or(0);
         self.conn.queue(b"354 End data with <CR><LF>.<CR><LF>\r\n");
 
@@ -56,11 +58,13 @@ impl Session {
                 return Next::Close;
             }
             Ok(Ok(Body::TooBig)) => {
-                self.reply(
-                    552,
-                    "5.3.4",
-                    "message size exceeds fixed maximum message size",
-                );
+                for _ in 0..self.replies_after_data(recipients) {
+                    self.reply(
+                        552,
+                        "5.3.4",
+                        "message size exceeds fixed maximum message size",
+                    );
+                }
                 return Next::Continue;
             }
             Ok(Ok(Body::Complete(data))) => data,
@@ -72,15 +76,45 @@ impl Session {
             data,
             peer: self.peer,
         };
-        match self.sink.deliver(envelope).await {
-            DeliveryVerdict::Stored => self.reply(250, "2.0.0", "message accepted for delivery"),
-            DeliveryVerdict::TempFail(reason) => self.reply(451, "4.3.0", &sanitize(&reason)),
-            DeliveryVerdict::InsufficientStorage => {
-                self.reply(452, "4.3.1", "insufficient system storage, try again later")
+        let rcpt_to = envelope.rcpt_to.clone();
+        let verdict = self.sink.deliver(envelope).await;
+        // One message, stored once for all its recipients: in LMTP every recipient
+        // gets the one outcome, each line naming its address (RFC 2033 4.2).
+        for index in 0..self.replies_after_data(recipients) {
+            let about = match rcpt_to.get(index) {
+                Some(address) if self.cfg.lmtp => format!("<{}> ", sanitize(address)),
+                _ => String::new(),
+            };
+            match &verdict {
+                DeliveryVerdict::Stored => self.reply(
+                    250,
+                    "2.0.0",
+                    &format!("{about}message accepted for delivery"),
+                ),
+                DeliveryVerdict::TempFail(reason) => {
+                    self.reply(451, "4.3.0", &format!("{about}{}", sanitize(reason)))
+                }
+                DeliveryVerdict::InsufficientStorage => self.reply(
+                    452,
+                    "4.3.1",
+                    &format!("{about}insufficient system storage, try again later"),
+                ),
+                DeliveryVerdict::Rejected(reason) => {
+                    self.reply(554, "5.6.0", &format!("{about}{}", sanitize(reason)))
+                }
             }
-            DeliveryVerdict::Rejected(reason) => self.reply(554, "5.6.0", &sanitize(&reason)),
         }
         Next::Continue
+    }
+
+    /// How many replies end the DATA phase: one in SMTP, one per accepted
+    /// recipient in LMTP.
+    fn replies_after_data(&self, recipients: usize) -> usize {
+        if self.cfg.lmtp {
+            recipients
+        } else {
+            1
+        }
     }
 
     /// Reads up to `<CRLF>.<CRLF>`, unstuffing dots. Only a bare `.` line

@@ -1,8 +1,6 @@
 //! Line framing over the socket, with reply batching for PIPELINING.
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use super::limits::{FINAL_WRITE_TIMEOUT, LINGER_TIME, READ_BUFFER};
 
@@ -21,17 +19,22 @@ pub(super) enum Line {
 /// the server is about to wait for input, which answers a pipelined batch
 /// with one write while keeping replies in command order.
 pub(super) struct Conn {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<Box<dyn AsyncRead + Send + Unpin>>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
     out: Vec<u8>,
 }
 
+/// A connection's byte stream: TCP, or a unix socket for LMTP.
+pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for S {}
+
 impl Conn {
-    pub(super) fn new(stream: TcpStream) -> Self {
-        let (read, write) = stream.into_split();
+    pub(super) fn new(stream: impl Stream) -> Self {
+        let (read, write) = tokio::io::split(stream);
         Self {
-            reader: BufReader::with_capacity(READ_BUFFER, read),
-            writer: write,
+            reader: BufReader::with_capacity(READ_BUFFER, Box::new(read)),
+            writer: Box::new(write),
             out: Vec::with_capacity(512),
         }
     }

@@ -5,6 +5,10 @@
 //! [`MailSink`], and only answers `250` to `DATA` once the sink reports the
 //! message as stored, so a crash never loses mail the peer believes delivered.
 //!
+//! The same session speaks LMTP (RFC 2033) when [`SmtpConfig::lmtp`] is set, on a
+//! TCP port or a unix socket ([`Listener`]): `LHLO`, and a reply per recipient
+//! after DATA, each given only once the message is stored.
+//!
 //! Layout follows the verbs: `session` runs one connection, `ehlo`, `mail`,
 //! `rcpt`, `data` and `basic` implement the commands, `address` parses
 //! paths, `io` frames lines, `limits` holds fixed policy numbers and
@@ -28,7 +32,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use server::serve;
+pub use server::{serve, Listener};
 
 /// Listener configuration.
 #[derive(Debug, Clone)]
@@ -49,6 +53,9 @@ pub struct SmtpConfig {
     pub data_timeout: Duration,
     /// Most sessions served at once; extra connections get `421` and are closed.
     pub max_connections: usize,
+    /// Speak LMTP (RFC 2033) instead: `LHLO` instead of `EHLO`, and after DATA one
+    /// reply per accepted recipient. Every other rule is the SMTP listener's.
+    pub lmtp: bool,
 }
 
 impl Default for SmtpConfig {
@@ -61,6 +68,7 @@ impl Default for SmtpConfig {
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
             max_connections: 1000,
+            lmtp: false,
         }
     }
 }

@@ -2,17 +2,56 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::io::Stream;
 use super::limits::{ACCEPT_ERROR_BACKOFF, FINAL_WRITE_TIMEOUT, SHUTDOWN_GRACE};
 use super::session;
 use super::{MailSink, SmtpConfig};
+
+/// Where sessions come from: a TCP port, or a unix socket (LMTP from a local MTA).
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Listener::Tcp(listener)
+    }
+}
+
+impl From<UnixListener> for Listener {
+    fn from(listener: UnixListener) -> Self {
+        Listener::Unix(listener)
+    }
+}
+
+impl Listener {
+    /// The next connection. A unix socket's peer has no IP address; it shows as
+    /// `0.0.0.0:0` (the socket's permissions already say who may connect).
+    async fn accept(&self) -> io::Result<(Box<dyn Stream>, SocketAddr)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                // Mail arrives in small writes; Nagle would delay replies.
+                let _ = stream.set_nodelay(true);
+                Ok((Box::new(stream), peer))
+            }
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept().await?;
+                Ok((Box::new(stream), SocketAddr::from(([0, 0, 0, 0], 0))))
+            }
+        }
+    }
+}
 
 /// Serves SMTP on `listener` until `shutdown` resolves.
 ///
@@ -22,11 +61,12 @@ use super::{MailSink, SmtpConfig};
 /// before they are aborted. Returns an error only if the listener itself
 /// becomes unusable; per-connection failures are logged and skipped.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     config: SmtpConfig,
     sink: Arc<dyn MailSink>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let listener = listener.into();
     let config = Arc::new(config);
     // Semaphore::new panics above MAX_PERMITS; no real limit gets near it.
     let slots = Arc::new(Semaphore::new(
@@ -48,8 +88,6 @@ pub async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    // Mail arrives in small writes; Nagle would delay replies.
-                    let _ = stream.set_nodelay(true);
                     match slots.clone().try_acquire_owned() {
                         Ok(permit) => {
                             let cfg = config.clone();
@@ -94,7 +132,7 @@ pub async fn serve(
 
 /// Tells an over-limit client to come back later, as RFC 5321 3.8 suggests,
 /// instead of leaving it to time out.
-async fn refuse(mut stream: TcpStream, hostname: String) {
+async fn refuse(mut stream: Box<dyn Stream>, hostname: String) {
     let line = format!("421 4.7.0 {hostname} too many connections, try again later\r\n");
     let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, async {
         stream.write_all(line.as_bytes()).await?;

@@ -3,11 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
-use super::io::{terminator_len, Conn, Line};
+use super::io::{terminator_len, Conn, Line, Stream};
 use super::limits::MAX_ERRORS;
 use super::{MailSink, SmtpConfig};
 
@@ -41,7 +40,7 @@ pub(super) struct Session {
 /// Runs one session to completion; never returns an error because there is
 /// nobody to report it to beyond the log.
 pub(super) async fn run(
-    stream: TcpStream,
+    stream: impl Stream,
     peer: SocketAddr,
     cfg: Arc<SmtpConfig>,
     sink: Arc<dyn MailSink>,
@@ -57,7 +56,11 @@ pub(super) async fn run(
         tx: None,
         errors: 0,
     };
-    let greeting = format!("220 {} ESMTP ready\r\n", session.cfg.hostname);
+    let greeting = if session.cfg.lmtp {
+        format!("220 {} LMTP ready\r\n", session.cfg.hostname)
+    } else {
+        format!("220 {} ESMTP ready\r\n", session.cfg.hostname)
+    };
     session.conn.queue(greeting.as_bytes());
 
     let mut line = Vec::with_capacity(256);
@@ -119,6 +122,13 @@ impl Session {
         };
         let verb = verb.to_ascii_uppercase();
         match verb.as_str() {
+            // RFC 2033 4.1: LMTP greets with LHLO only, so that a client that
+            // mistook the port for SMTP learns it at once.
+            "LHLO" if self.cfg.lmtp => self.ehlo(args),
+            "EHLO" | "HELO" if self.cfg.lmtp => {
+                self.error(500, "5.5.1", "this is LMTP: use LHLO");
+                Next::Continue
+            }
             "EHLO" => self.ehlo(args),
             "HELO" => self.helo(args),
             "MAIL" => self.mail(args),

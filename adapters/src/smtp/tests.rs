@@ -67,6 +67,7 @@ pub fn config() -> SmtpConfig {
         idle_timeout: Duration::from_secs(10),
         data_timeout: Duration::from_secs(10),
         max_connections: 1000,
+        lmtp: false,
     }
 }
 
@@ -702,4 +703,114 @@ async fn random_streams_do_not_break_the_server() {
     client.expect("250-mx.test").await;
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a session panicked");
     server.shutdown().await.expect("serve");
+}
+
+fn lmtp_config() -> SmtpConfig {
+    SmtpConfig {
+        lmtp: true,
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn lmtp_answers_each_recipient_after_data_and_only_knows_lhlo() {
+    let server = start(lmtp_config()).await;
+    let mut client = Client::connect(server.addr).await;
+    assert!(client.expect("220").await.contains("LMTP"));
+    client.send("EHLO client.test\r\n").await;
+    client.expect("500").await;
+    client.send("LHLO client.test\r\n").await;
+    client.expect("250").await;
+    client
+        .send("MAIL FROM:<sender@remote.test>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<nobody@elsewhere.test>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .await;
+    client.expect("250").await;
+    client.expect("250").await;
+    client.expect("550").await;
+    client.expect("250").await;
+    client.expect("354").await;
+    client.send("Subject: hi\r\n\r\nbody\r\n.\r\n").await;
+    // One reply per accepted recipient, in RCPT order, each naming its address.
+    assert!(client.expect("250").await.contains("<a@example.com>"));
+    assert!(client.expect("250").await.contains("<b@example.com>"));
+    assert_eq!(server.sink.delivered().len(), 1);
+
+    server
+        .sink
+        .set_verdict(DeliveryVerdict::TempFail("disk busy".into()));
+    client
+        .send("MAIL FROM:<sender@remote.test>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        client.expect("250").await;
+    }
+    client.expect("354").await;
+    client.send("Subject: again\r\n\r\nbody\r\n.\r\n").await;
+    client.expect("451").await;
+    client.expect("451").await;
+    client
+        .send("MAIL FROM:<sender@remote.test>\r\nDATA\r\nQUIT\r\n")
+        .await;
+    client.expect("250").await;
+    // No accepted recipient: LMTP refuses DATA with 503 (RFC 2033 4.2).
+    client.expect("503").await;
+    client.expect("221").await;
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn lmtp_serves_a_unix_socket() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("lmtp.sock");
+    let listener = tokio::net::UnixListener::bind(&path).expect("bind");
+    let sink = Arc::new(TestSink {
+        delivered: Mutex::new(Vec::new()),
+        verdict: Mutex::new(DeliveryVerdict::Stored),
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(serve(listener, lmtp_config(), sink.clone(), async {
+        let _ = stopped.await;
+    }));
+    let stream = tokio::net::UnixStream::connect(&path)
+        .await
+        .expect("connect");
+    let mut stream = BufReader::new(stream);
+    stream
+        .get_mut()
+        .write_all(b"LHLO client.test\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.com>\r\nDATA\r\n")
+        .await
+        .expect("write");
+    let mut replies = String::new();
+    while !replies.contains("354") {
+        let mut line = String::new();
+        let read = tokio::time::timeout(WAIT, stream.read_line(&mut line))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        assert!(read > 0, "closed early: {replies}");
+        replies.push_str(&line);
+    }
+    stream
+        .get_mut()
+        .write_all(b"Subject: local\r\n\r\nvia the socket\r\n.\r\n")
+        .await
+        .expect("write");
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, stream.read_line(&mut line))
+        .await
+        .expect("reply in time")
+        .expect("read");
+    assert!(
+        line.starts_with("250 ") && line.contains("<a@example.com>"),
+        "{line}"
+    );
+    let delivered = sink.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert!(String::from_utf8_lossy(&delivered[0].data).contains("via the socket"));
+    let _ = stop.send(());
+    tokio::time::timeout(WAIT, handle)
+        .await
+        .expect("serve stops")
+        .expect("serve task")
+        .expect("clean shutdown");
 }

@@ -320,6 +320,8 @@ pub(crate) trait KindSpec: Sync {
     fn link_scopes(&self) -> &'static [LinkScope];
     fn audience(&self) -> Audience;
     fn head(&self, reader: &mut dyn Reader, id: u64) -> Result<Option<RecordHead>, EngineError>;
+    /// Where a record of the kind is stored ([`RecordType::storage`]).
+    fn storage(&self, id: u64) -> (Tree, Vec<u8>);
     /// Moves `updated_at` and, when given, the assignee; logs the change.
     fn touch(
         &self,
@@ -373,6 +375,10 @@ impl<R: RecordType> KindSpec for Spec<R> {
 
     fn head(&self, reader: &mut dyn Reader, id: u64) -> Result<Option<RecordHead>, EngineError> {
         Ok(load::<R>(reader, id)?.map(|record| record.head()))
+    }
+
+    fn storage(&self, id: u64) -> (Tree, Vec<u8>) {
+        R::storage(id)
     }
 
     fn touch(

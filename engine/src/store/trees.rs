@@ -88,11 +88,17 @@ pub enum Tree {
     /// reseller's customers, for its contacts' ticket list. (Schema 4; filled at
     /// open from the companies of older stores.)
     CompaniesByReseller,
+    /// delivery id (u64 BE) -> WebhookDelivery. Every webhook event for every
+    /// endpoint, delivered or not, with its attempt log.
+    Webhooks,
+    /// next attempt (unix millis, u64 BE) ++ delivery id (u64 BE) -> (). The
+    /// deliveries still pending, in the order they come due.
+    WebhooksDue,
 }
 
 impl Tree {
     /// Every tree, in the order `export` writes them.
-    pub const ALL: [Tree; 34] = [
+    pub const ALL: [Tree; 36] = [
         Tree::Meta,
         Tree::Companies,
         Tree::Contacts,
@@ -127,6 +133,8 @@ impl Tree {
         Tree::PortalSessions,
         Tree::LoginLinksHourly,
         Tree::CompaniesByReseller,
+        Tree::Webhooks,
+        Tree::WebhooksDue,
     ];
 
     /// The tree's position in [`Tree::ALL`], for tables indexed by tree.
@@ -171,6 +179,8 @@ impl Tree {
             Tree::PortalSessions => "portal_sessions",
             Tree::LoginLinksHourly => "login_links_hourly",
             Tree::CompaniesByReseller => "companies_by_reseller",
+            Tree::Webhooks => "webhooks",
+            Tree::WebhooksDue => "webhooks_due",
         }
     }
 
@@ -203,6 +213,7 @@ impl Tree {
             | Tree::Records
             | Tree::HistoryHeads
             | Tree::PortalSessions => ValueEncoding::Json,
+            Tree::Webhooks => ValueEncoding::Json,
             Tree::Meta
             | Tree::ContactByEmail
             | Tree::ContactsByCompany
@@ -221,6 +232,7 @@ impl Tree {
             | Tree::RecordIndex
             | Tree::LoginLinksHourly
             | Tree::CompaniesByReseller => ValueEncoding::Bytes,
+            Tree::WebhooksDue => ValueEncoding::Bytes,
         }
     }
 }

@@ -54,7 +54,12 @@ pub async fn invoice_pdf(
         Err(error) => return PortalError::from(error).respond(&state, Some(&viewer)),
     };
     match crate::pdf::invoice_pdf(&invoice, &company, &settings) {
-        Ok(pdf) => download(&format!("{}.pdf", invoice.number), "application/pdf", pdf, true),
+        Ok(pdf) => download(
+            &format!("{}.pdf", invoice.number),
+            "application/pdf",
+            pdf,
+            true,
+        ),
         Err(error) => pdf_failed(&state, &viewer, error),
     }
 }
@@ -78,7 +83,12 @@ pub async fn certificate_pdf(
     document_pdf(state, id, headers, true).await
 }
 
-async fn document_pdf(state: AppState, id: String, headers: HeaderMap, certificate: bool) -> Response {
+async fn document_pdf(
+    state: AppState,
+    id: String,
+    headers: HeaderMap,
+    certificate: bool,
+) -> Response {
     let session = match session(&state, &headers).await {
         Ok(session) => session,
         Err(error) => return error.respond(&state, None),
@@ -120,7 +130,11 @@ async fn document_pdf(state: AppState, id: String, headers: HeaderMap, certifica
 
 /// A PDF that could not be made: 409 for a document not signed yet, else a 500 page
 /// (the cause is logged; the page says only that it failed).
-fn pdf_failed(state: &AppState, viewer: &kontor_engine::portal::Viewer, error: crate::pdf::PdfError) -> Response {
+fn pdf_failed(
+    state: &AppState,
+    viewer: &kontor_engine::portal::Viewer,
+    error: crate::pdf::PdfError,
+) -> Response {
     let status = match error {
         crate::pdf::PdfError::NotSigned { .. } => StatusCode::CONFLICT,
         _ => {
@@ -128,5 +142,6 @@ fn pdf_failed(state: &AppState, viewer: &kontor_engine::portal::Viewer, error: c
             StatusCode::INTERNAL_SERVER_ERROR
         }
     };
-    PortalError::Refused(ApiError::new(status, "pdf_failed", error.to_string())).respond(state, Some(viewer))
+    PortalError::Refused(ApiError::new(status, "pdf_failed", error.to_string()))
+        .respond(state, Some(viewer))
 }
