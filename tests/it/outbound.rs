@@ -469,16 +469,16 @@ async fn every_link_check_valid_expired_tampered_wrong_scope_revoked_rotated() {
     assert_eq!(open(&app, &current).await.status(), StatusCode::FORBIDDEN);
     assert_eq!(open(&app, &newer).await.status(), StatusCode::SEE_OTHER);
 
-    // Other records have no links yet.
+    // Every kind has links now; one to a record that does not exist is a 404.
     let (code, _) = error_of(
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::NOT_FOUND,
         app.post(
             "/api/v1/links",
             &json!({"record": "quote", "id": "qt_1", "scope": "view"}),
         )
         .await,
     );
-    assert_eq!(code, "record_not_supported");
+    assert_eq!(code, "not_found");
 }
 
 /// A server sending to `sink`, a staff member, and a ticket from `email` whose

@@ -570,7 +570,7 @@ async fn each_role_sees_its_own_overview_in_chromium() {
 
 #[tokio::test]
 async fn a_signer_is_guided_through_the_required_fields_draws_a_signature_and_signs_in_chromium() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     let cast = cast(&app).await;
     let document = expect(
         StatusCode::CREATED,
@@ -676,21 +676,32 @@ async fn a_signer_is_guided_through_the_required_fields_draws_a_signature_and_si
         &browser.style(&pad_box, "background-color").await.unwrap()
     ));
 
-    // The drafts reached the server as they were typed.
+    // The drafts reached the server as they were typed: the same session, read
+    // without the browser, shows them.
+    let cookie = browser
+        .cookie("kontor_session")
+        .await
+        .expect("cookies")
+        .expect("a session");
+    let session = cookie["value"].as_str().unwrap_or_default().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let draft = expect(
-            StatusCode::OK,
-            app.get(&format!("/api/v1/documents/{doc}")).await,
-        );
-        if draft["values"]["position"] == "Inhaberin"
-            && draft["values"]["signature"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("data:image/png;base64,"))
+        let page = reqwest::Client::new()
+            .get(app.url(&format!("/portal/documents/{doc}")))
+            .header("cookie", format!("kontor_session={session}"))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .unwrap_or_default();
+        if page.contains("value=\"Inhaberin\"")
+            && page.contains("value=\"2026-12-01\"")
+            && page.contains("name=\"signature_drawn\" value=\"data:image/png;base64,")
         {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "drafts kept: {draft}");
+        assert!(std::time::Instant::now() < deadline, "drafts were not kept");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
@@ -720,10 +731,6 @@ async fn a_signer_is_guided_through_the_required_fields_draws_a_signature_and_si
         .full_page_screenshot("portal-sign-after", 1280)
         .await
         .expect("screenshot");
-    assert_eq!(
-        app.command(&["verify", "--config", app.config_path.to_str().unwrap()])
-            .status
-            .code(),
-        Some(0)
-    );
+    app.terminate();
+    assert_eq!(app.command(&["verify"]).status.code(), Some(0));
 }

@@ -141,7 +141,16 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/portal/quotes/{id}/decline",
             post_only(signing::decline_quote),
-        );
+        )
+        .route(
+            "/portal/documents/{id}/signed.pdf",
+            get(pdfs::signed_document_pdf),
+        )
+        .route(
+            "/portal/documents/{id}/certificate.pdf",
+            get(pdfs::certificate_pdf),
+        )
+        .route("/portal/invoices/{id}/invoice.pdf", get(pdfs::invoice_pdf));
     for kinds in records::KINDS {
         router = router
             .route(&format!("/portal/{kinds}"), get(records::list))
@@ -253,8 +262,22 @@ pub async fn optional_session(state: &AppState, headers: &HeaderMap) -> Option<S
 /// Refuses a POST from another origin: a browser names the page's origin in `Origin`
 /// (and `Sec-Fetch-Site`); a request that names another was made by another site.
 pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PortalError> {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let origin = origin.to_ascii_lowercase();
+        // Our pages' `Referrer-Policy: no-referrer` makes browsers send `Origin: null`
+        // on form posts; then the browser's own `Sec-Fetch-Site` tells where it came
+        // from, and without one nothing does.
+        if origin == "null" {
+            return if fetch_site == "same-origin" {
+                Ok(())
+            } else {
+                Err(PortalError::Forbidden)
+            };
+        }
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
@@ -267,11 +290,7 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PortalE
             return Err(PortalError::Forbidden);
         }
     }
-    if headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site == "cross-site")
-    {
+    if fetch_site == "cross-site" || fetch_site == "same-site" {
         return Err(PortalError::Forbidden);
     }
     Ok(())

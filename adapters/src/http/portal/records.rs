@@ -331,6 +331,16 @@ pub async fn record_page(
     let timezone = state.settings.portal.timezone;
     let locale = viewer.locale;
     let search = extra["q"].as_str().unwrap_or("").to_string();
+    // A refused sign form shows the values as they were typed, not only the drafts.
+    let submitted: Vec<(String, String)> = extra["submitted"]
+        .as_object()
+        .map(|values| {
+            values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
     let loaded = {
         let viewer = viewer.clone();
         state
@@ -339,7 +349,8 @@ pub async fn record_page(
                 let names = engine.portal_staff_names(&page.entries)?;
                 let details = match record.kind {
                     RecordKind::Document => {
-                        let document = engine.portal_record::<Document>(&viewer, record.id)?;
+                        let mut document = engine.portal_record::<Document>(&viewer, record.id)?;
+                        document.values.extend(submitted);
                         super::signing::document_data(&document, locale, timezone)
                     }
                     RecordKind::Quote => {
