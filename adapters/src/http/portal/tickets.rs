@@ -330,6 +330,7 @@ pub fn ticket_page_data(
             "updated": view::time(ticket.updated_at, locale, timezone),
         },
         "heading": ticket.subject,
+        "updated": view::time(ticket.updated_at, locale, timezone),
         "assignee": page.assignee,
         "entries": entries,
         "reply_action": format!("{url}/messages"),
