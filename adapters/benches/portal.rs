@@ -61,7 +61,7 @@ fn main() {
                 "/portal/tickets".to_string(),
             ),
             (
-                format!("ticket list, filtered to one status, page 3"),
+                "ticket list, filtered to one status, page 3".to_string(),
                 "/portal/tickets?status=in_progress&page=3".to_string(),
             ),
             (

@@ -75,7 +75,7 @@ impl Viewer {
         let permissions = self
             .contact
             .as_ref()
-            .map(|contact| contact.permissions.clone())
+            .map(|contact| contact.permissions)
             .unwrap_or_else(Permissions::initial);
         let buys_from_reseller = self.reseller.is_some();
         let commercial = |granted: bool| granted && !buys_from_reseller && self.whole_portal();
@@ -351,11 +351,10 @@ impl Engine {
             let mut best: Option<(usize, u64)> = None;
             for (index, stream) in streams.iter_mut().enumerate() {
                 match stream.peek() {
-                    Some(Ok(id)) => {
-                        if best.is_none_or(|(_, top)| *id > top) {
-                            best = Some((index, *id));
-                        }
+                    Some(Ok(id)) if best.is_none_or(|(_, top)| *id > top) => {
+                        best = Some((index, *id));
                     }
+                    Some(Ok(_)) => {}
                     Some(Err(_)) => {
                         if let Some(Err(error)) = stream.next() {
                             return Err(error);

@@ -278,14 +278,6 @@ impl Browser {
         self.type_into(&element, text).await
     }
 
-    pub async fn attribute(&self, element: &Element, name: &str) -> anyhow::Result<Option<String>> {
-        Ok(self
-            .get(&format!("/element/{}/attribute/{name}", element.0))
-            .await?
-            .as_str()
-            .map(str::to_string))
-    }
-
     pub async fn displayed(&self, element: &Element) -> anyhow::Result<bool> {
         Ok(self
             .get(&format!("/element/{}/displayed", element.0))

@@ -16,10 +16,6 @@ use crate::support::*;
 /// customer with a manager and a member, a direct customer whose manager holds every
 /// permission and whose member holds none, a second direct customer, and staff.
 pub struct Cast {
-    pub reseller: Value,
-    pub rita: Value,
-    pub rolf: Value,
-    pub cafe: Value,
     pub maria: Value,
     pub jonas: Value,
     pub bakery: Value,
@@ -104,10 +100,6 @@ pub async fn cast(app: &TestApp) -> Cast {
     grant(app, &lena, &petra, false).await;
     grant(app, &enzo, &enzo, true).await;
     Cast {
-        reseller,
-        rita,
-        rolf,
-        cafe,
         maria,
         jonas,
         bakery,
