@@ -259,9 +259,30 @@ impl Browser {
             .map(|_| ())
     }
 
+    /// Clicks a button or link that leads to another page, and returns once that
+    /// page has loaded. WebDriver's click does not always wait for a form's
+    /// navigation, and reading the old page while it unloads fails as "stale".
     pub async fn click_button(&self, text: &str) -> anyhow::Result<()> {
         let button = self.button(text).await?;
-        self.click(&button).await
+        let old_page = self.css("html").await?;
+        self.click(&button).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let gone = match self.get(&format!("/element/{}/name", old_page.0)).await {
+                Ok(_) => false,
+                Err(error) => error.to_string().contains("stale element"),
+            };
+            if gone {
+                let state = self.script("return document.readyState;", vec![]).await;
+                if matches!(state, Ok(Value::String(ref s)) if s == "complete") {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("clicking {text} led to no new page");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     pub async fn type_into(&self, element: &Element, text: &str) -> anyhow::Result<()> {
