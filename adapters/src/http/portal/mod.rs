@@ -254,6 +254,20 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, P
     }
 }
 
+/// A page for a session: without one, the visitor is sent to log in.
+impl axum::extract::FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        session(state, &parts.headers)
+            .await
+            .map_err(|error| error.respond(state, None))
+    }
+}
+
 /// The session of a request, if it has one.
 pub async fn optional_session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
     session(state, headers).await.ok()
@@ -483,11 +497,7 @@ pub fn download(filename: &str, content_type: &str, bytes: Vec<u8>, inline: bool
 }
 
 /// `GET /portal`: the overview, with the menus the session's permissions give.
-async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
+async fn overview(State(state): State<AppState>, session: Session) -> Response {
     let viewer = &session.viewer;
     let menus = viewer.menus();
     let content = json!({

@@ -3,13 +3,13 @@
 //! session may see.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use kontor_engine::model::{RecordKind, RecordRef};
 use kontor_engine::records::{Document, Invoice};
 
-use super::{download, session, PortalError};
+use super::{download, PortalError, Session};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -21,13 +21,9 @@ fn record_in(kind: RecordKind, id: &str) -> Option<RecordRef> {
 /// `GET /portal/invoices/{id}/invoice.pdf`.
 pub async fn invoice_pdf(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let Some(record) = record_in(RecordKind::Invoice, &id) else {
         return PortalError::NotFound.respond(&state, Some(&viewer));
@@ -67,32 +63,28 @@ pub async fn invoice_pdf(
 /// `GET /portal/documents/{id}/signed.pdf`: the signed copy.
 pub async fn signed_document_pdf(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    document_pdf(state, id, headers, false).await
+    document_pdf(state, session, id, false).await
 }
 
 /// `GET /portal/documents/{id}/certificate.pdf`: the signature certificate, with the
 /// evidence embedded as `evidence.json`.
 pub async fn certificate_pdf(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    document_pdf(state, id, headers, true).await
+    document_pdf(state, session, id, true).await
 }
 
 async fn document_pdf(
     state: AppState,
+    session: Session,
     id: String,
-    headers: HeaderMap,
     certificate: bool,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let Some(record) = record_in(RecordKind::Document, &id) else {
         return PortalError::NotFound.respond(&state, Some(&viewer));

@@ -25,7 +25,7 @@ use kontor_engine::records::{Document, Invoice, Order, Quote, RecordType, Subscr
 
 use super::tickets::read_form;
 use super::view::{self, HistoryContext};
-use super::{check_post, download, render, see_other, session, PortalError};
+use super::{check_post, download, render, see_other, PortalError, Session};
 use crate::http::AppState;
 
 /// The record kinds with portal pages beside tickets, as their addresses name them.
@@ -63,14 +63,10 @@ pub struct ListQuery {
 /// `GET /portal/{kinds}`.
 pub async fn list(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
-    headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let Some(kind) = kind_in(&uri) else {
         return PortalError::NotFound.respond(&state, Some(&viewer));
@@ -293,15 +289,11 @@ pub struct PageQuery {
 /// `GET /portal/{kinds}/{id}`.
 pub async fn page(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
     Path(id): Path<String>,
-    headers: HeaderMap,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let Some(record) =
         kind_in(&uri).and_then(|kind| kontor_engine::records::parse_record_id(kind, &id))
@@ -496,15 +488,12 @@ fn invoice_data(invoice: &Invoice, locale: Locale) -> Value {
 /// `POST /portal/{kinds}/{id}/messages`: "Senden" on any record's page.
 pub async fn reply(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
     Path(id): Path<String>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let Some(record) =
         kind_in(&uri).and_then(|kind| kontor_engine::records::parse_record_id(kind, &id))
@@ -548,14 +537,10 @@ pub async fn reply(
 /// `GET /portal/{kinds}/{id}/attachments/{attachment}`.
 pub async fn attachment(
     State(state): State<AppState>,
+    session: Session,
     uri: Uri,
     Path((id, attachment)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let record = kind_in(&uri).and_then(|kind| kontor_engine::records::parse_record_id(kind, &id));
     let (Some(record), Ok(attachment)) = (record, attachment.parse::<AttachmentId>()) else {

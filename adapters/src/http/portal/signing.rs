@@ -20,7 +20,7 @@ use kontor_engine::records::{Document, Quote, RecordType};
 
 use super::records::record_page;
 use super::view;
-use super::{check_post, no_content, see_other, session, PortalError};
+use super::{check_post, no_content, see_other, PortalError, Session};
 use crate::http::AppState;
 
 /// The prefix of a field's input name in the sign form, so that a field named like
@@ -45,6 +45,14 @@ pub fn document_data(document: &Document, locale: Locale, timezone: chrono_tz::T
                 _ => !value.trim().is_empty(),
             };
             let drawn = value.starts_with("data:image/png;base64,");
+            // A date is kept as the input gives it (ISO); people read it in their
+            // own form, as every other date of the portal.
+            let shown = match field.field_type {
+                FieldType::Date => chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+                    .map(|day| view::date(day, locale))
+                    .unwrap_or_else(|_| value.clone()),
+                _ => value.clone(),
+            };
             json!({
                 "id": format!("field-{index}"),
                 "name": format!("{FIELD_PREFIX}{}", field.name),
@@ -53,6 +61,7 @@ pub fn document_data(document: &Document, locale: Locale, timezone: chrono_tz::T
                 "required": field.required,
                 "value": if drawn { String::new() } else { value.clone() },
                 "drawn": if drawn { value.clone() } else { String::new() },
+                "shown": if drawn { String::new() } else { shown },
                 "filled": filled,
                 "checked": field.field_type == FieldType::Checkbox && filled,
                 "text": field.field_type == FieldType::Text,
@@ -144,14 +153,11 @@ fn client_of(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> (String
 /// (the page's script posts each change; without a script, "Zwischenspeichern").
 pub async fn save_draft(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
     form: Result<Form<BTreeMap<String, String>>, FormRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if let Err(error) = check_post(
@@ -193,15 +199,12 @@ pub async fn save_draft(
 /// `POST /portal/documents/{id}/sign`: "Signieren".
 pub async fn sign(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     form: Result<Form<BTreeMap<String, String>>, FormRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if let Err(error) = check_post(
@@ -273,15 +276,12 @@ fn quote_ref(id: &str) -> Option<RecordRef> {
 /// becomes an order, and the order's page opens.
 pub async fn accept_quote(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     form: Result<Form<BTreeMap<String, String>>, FormRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if let Err(error) = check_post(
@@ -339,14 +339,11 @@ pub async fn accept_quote(
 /// `POST /portal/quotes/{id}/decline`: "Ablehnung bestätigen", with the reason.
 pub async fn decline_quote(
     State(state): State<AppState>,
+    session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
     form: Result<Form<BTreeMap<String, String>>, FormRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let form = form.map(|Form(form)| form).unwrap_or_default();
     if let Err(error) = check_post(

@@ -17,7 +17,7 @@ use kontor_engine::ops::PageRequest;
 use kontor_engine::portal::{PortalMessage, Viewer};
 
 use super::view::{self, HistoryContext};
-use super::{check_post, download, render, see_other, session, PortalError, PostedForm};
+use super::{check_post, download, render, see_other, PortalError, PostedForm, Session};
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -36,13 +36,9 @@ pub struct ListQuery {
 /// `GET /portal/tickets`.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    session: Session,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let query = query.map(|Query(query)| query).unwrap_or_default();
     let status = query
@@ -132,11 +128,7 @@ pub fn ticket_list_data(
 }
 
 /// `GET /portal/tickets/new`.
-pub async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
+pub async fn new_form(State(state): State<AppState>, session: Session) -> Response {
     new_form_page(&state, &session.viewer, StatusCode::OK, json!({}))
 }
 
@@ -167,13 +159,10 @@ fn new_form_page(
 /// `POST /portal/tickets`: "Ticket einreichen".
 pub async fn create(
     State(state): State<AppState>,
+    session: Session,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let form = match read_form(multipart).await {
         Ok(form) => form,
@@ -246,13 +235,9 @@ pub async fn read_form(
 /// `GET /portal/tickets/{number}`.
 pub async fn page(
     State(state): State<AppState>,
+    session: Session,
     Path(number): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let Ok(number) = number.parse::<u64>() else {
         return PortalError::NotFound.respond(&state, Some(&session.viewer));
     };
@@ -346,14 +331,11 @@ pub fn ticket_page_data(
 /// `POST /portal/tickets/{number}/messages`: "Senden".
 pub async fn reply(
     State(state): State<AppState>,
+    session: Session,
     Path(number): Path<String>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let Ok(number) = number.parse::<u64>() else {
         return PortalError::NotFound.respond(&state, Some(&viewer));
@@ -405,14 +387,11 @@ pub struct TokenForm {
 /// `POST /portal/tickets/{number}/reopen`: "Wieder öffnen".
 pub async fn reopen(
     State(state): State<AppState>,
+    session: Session,
     Path(number): Path<String>,
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let token = form.ok().map(|Form(form)| form.csrf);
     if let Err(error) = check_post(&state, &headers, &viewer, token.as_deref()) {
@@ -440,13 +419,9 @@ pub async fn reopen(
 /// `GET /portal/tickets/{number}/attachments/{id}`.
 pub async fn attachment(
     State(state): State<AppState>,
+    session: Session,
     Path((number, attachment)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    let session = match session(&state, &headers).await {
-        Ok(session) => session,
-        Err(error) => return error.respond(&state, None),
-    };
     let viewer = session.viewer;
     let (Ok(number), Ok(attachment)) = (number.parse::<u64>(), attachment.parse::<AttachmentId>())
     else {
