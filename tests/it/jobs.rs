@@ -26,14 +26,7 @@ async fn waiting_ticket(app: &TestApp, staff: &Value, email: &str) -> Value {
 
 /// `kontor jobs run auto_close --now <days after start>`; its stdout line.
 fn auto_close_at(app: &TestApp, start: DateTime<Utc>, days: i64) -> String {
-    let now = (start + chrono::Duration::days(days)).to_rfc3339();
-    let output = app.command(&["jobs", "run", "auto_close", "--now", &now]);
-    assert!(
-        output.status.success(),
-        "jobs run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    app.run_job("auto_close", start + chrono::Duration::days(days))
 }
 
 /// Polls the ticket until the scheduler has closed it, for at most 10 s.

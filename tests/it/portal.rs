@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::smtp_sink::Received;
 use crate::support::*;
 
 /// Everybody the portal tests need: a reseller with a manager and a member, its
@@ -123,20 +122,16 @@ pub async fn ticket_for(app: &TestApp, contact: &Value, subject: &str) -> Value 
 /// The link of the newest notice of `kind` to `to`, read from the `.eml` the file
 /// transport wrote.
 pub async fn link_in_mail(app: &TestApp, kind: &str, to: &str) -> Option<String> {
-    app.wait_until_outbox_drained().await;
-    let outbox_dir = app._dir.path().join("outbox");
-    let rows = app.outbox(None).await;
-    let row = rows
-        .iter()
-        .find(|row| row["kind"] == kind && row["to"] == to)?;
-    let number: String = row["id"]
-        .as_str()
-        .unwrap_or_default()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let raw = std::fs::read(outbox_dir.join(format!("{number}.eml"))).ok()?;
-    Received { raw }.link()
+    links_in_mails(app, kind, to).await.into_iter().next()
+}
+
+/// The links of every notice of `kind` to `to`, newest first.
+pub async fn links_in_mails(app: &TestApp, kind: &str, to: &str) -> Vec<String> {
+    app.sent_mails(kind, to)
+        .await
+        .into_iter()
+        .filter_map(|(_, message)| message.link())
+        .collect()
 }
 
 /// How many notices of `kind` went to `to`.

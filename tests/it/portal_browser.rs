@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
-use crate::portal::{cast, id, link_in_mail, path_of, ticket_for, Cast};
+use crate::portal::{cast, id, link_in_mail, notices, path_of, ticket_for, Cast};
 use crate::support::*;
 
 /// Every text's contrast against its background, as WCAG 2 computes it; the
@@ -729,6 +729,206 @@ async fn a_signer_is_guided_through_the_required_fields_draws_a_signature_and_si
     );
     browser
         .full_page_screenshot("portal-sign-after", 1280)
+        .await
+        .expect("screenshot");
+    app.terminate();
+    assert_eq!(app.command(&["verify"]).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn quotes_are_accepted_with_a_drawn_signature_declined_with_a_reason_cancelled_by_both_sides_and_expire_in_chromium(
+) {
+    let mut app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    let today = chrono::Utc::now().date_naive();
+    let mut quotes = Vec::new();
+    for (title, days) in [
+        ("Zweite Kasse", 30),
+        ("Dritte Kasse", 30),
+        ("Kasse für den Sommer", 1),
+    ] {
+        let quote = expect(
+            StatusCode::CREATED,
+            app.post(
+                "/api/v1/quotes",
+                &json!({"company_id": id(&cast.bakery), "contact_id": id(&cast.petra), "title": title,
+                        "lines": [{"description": "Kassenterminal T2", "quantity": 1, "unit_price_cents": 129900}],
+                        "currency": "EUR", "valid_until": (today + chrono::Duration::days(days)).to_string(),
+                        "staff_id": id(&cast.staff)}),
+            )
+            .await,
+        );
+        expect(
+            StatusCode::OK,
+            app.post(&format!("/api/v1/quotes/{}/send", id(&quote)), &json!({}))
+                .await,
+        );
+        quotes.push(id(&quote).to_string());
+    }
+    let (accepted, declined, expiring) = (&quotes[0], &quotes[1], &quotes[2]);
+    let browser = Browser::start().await.expect("a browser");
+    login(&browser, &app, "petra@schmidt.example").await;
+
+    // Accept and sign: the dialog's pad takes a drawn signature; the order follows.
+    browser
+        .goto(&app.url(&format!("/portal/quotes/{accepted}")))
+        .await
+        .expect("quote page");
+    browser
+        .click_button("Akzeptieren und signieren")
+        .await
+        .expect("accept");
+    assert_eq!(
+        browser.count("dialog[open] canvas.pad").await.unwrap(),
+        1,
+        "the dialog with its pad"
+    );
+    assert_readable(&browser, "accept dialog").await;
+    browser
+        .full_page_screenshot("portal-quote-accept", 1280)
+        .await
+        .expect("screenshot");
+    let pad = browser.css("dialog[open] canvas.pad").await.expect("pad");
+    browser
+        .draw(
+            &pad,
+            "mouse",
+            &[(-150, 0), (-80, -25), (-10, 20), (60, -15), (140, 10)],
+        )
+        .await
+        .expect("draw");
+    browser.click_button("Signieren").await.expect("sign");
+    let order_url = browser
+        .wait_for_url("/portal/orders/")
+        .await
+        .expect("order");
+    let page = browser.text().await.expect("order page");
+    assert!(page.contains("Signiert von Petra Schmidt"), "{page}");
+    assert!(
+        browser
+            .xpath("//section[contains(@class,'order')]//button")
+            .await
+            .is_err(),
+        "an order has no button, so none to cancel it"
+    );
+    let order_id = order_url.rsplit('/').next().unwrap_or_default().to_string();
+    let order = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/orders/{order_id}")).await,
+    );
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["signed_by"], "Petra Schmidt");
+    assert_eq!(order["quote_id"], accepted.as_str());
+    let quote = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/quotes/{accepted}")).await,
+    );
+    assert_eq!(quote["status"], "accepted");
+    assert_eq!(
+        notices(&app, "order_confirmed", "petra@schmidt.example").await,
+        1
+    );
+
+    // Decline: with the browser's own check removed, the server still wants a reason.
+    browser
+        .goto(&app.url(&format!("/portal/quotes/{declined}")))
+        .await
+        .expect("quote page");
+    browser.click_button("Ablehnen").await.expect("decline");
+    let reason = browser.labelled("Grund").await.expect("reason field");
+    browser
+        .script(
+            "arguments[0].removeAttribute('required');",
+            vec![Browser::reference(&reason)],
+        )
+        .await
+        .expect("drop required");
+    browser
+        .click_button("Ablehnung bestätigen")
+        .await
+        .expect("confirm");
+    assert!(browser
+        .text()
+        .await
+        .unwrap()
+        .contains("Bitte nennen Sie einen Grund."));
+    assert_eq!(
+        expect(
+            StatusCode::OK,
+            app.get(&format!("/api/v1/quotes/{declined}")).await
+        )["status"],
+        "sent"
+    );
+    browser
+        .fill("Grund", "Wir bleiben bei einer Kasse.")
+        .await
+        .expect("reason");
+    browser
+        .click_button("Ablehnung bestätigen")
+        .await
+        .expect("confirm");
+    let page = browser.text().await.expect("declined page");
+    assert!(page.contains("Dieses Angebot wurde storniert."), "{page}");
+    assert!(browser.button("Akzeptieren und signieren").await.is_err());
+    let quote = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/quotes/{declined}")).await,
+    );
+    assert_eq!(quote["status"], "cancelled");
+    assert_eq!(quote["decline_reason"], "Wir bleiben bei einer Kasse.");
+    assert_eq!(
+        notices(&app, "quote_declined", "sam@vendor.example").await,
+        1,
+        "the staff member hears the customer's feedback"
+    );
+
+    // Both sides agree: staff cancel the order, and it is back with the quotes.
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            &json!({"reason": "Filiale schließt", "agreed_by": id(&cast.petra), "staff_id": id(&cast.staff)}),
+        )
+        .await,
+    );
+    browser.click_button("Angebote").await.expect("quotes");
+    let row = browser
+        .xpath("//tr[.//a[normalize-space()='Zweite Kasse']]")
+        .await
+        .expect("the cancelled order's quote is listed again");
+    assert!(
+        browser.text_of(&row).await.unwrap().contains("Abgebrochen"),
+        "as Abgebrochen"
+    );
+    browser
+        .click_button("Verkaufsaufträge")
+        .await
+        .expect("orders");
+    assert!(
+        !browser.text().await.unwrap().contains("Zweite Kasse"),
+        "no longer a confirmed order"
+    );
+
+    // Expired: the job runs past its validity; the page says so and offers nothing.
+    app.terminate();
+    assert_eq!(
+        app.run_job(
+            "expire_quotes",
+            chrono::Utc::now() + chrono::Duration::days(3)
+        ),
+        "expire_quotes: 1 examined, 1 expired"
+    );
+    app.start(false).await.expect("restart");
+    browser
+        .goto(&app.url(&format!("/portal/quotes/{expiring}")))
+        .await
+        .expect("expired quote");
+    let page = browser.text().await.expect("expired page");
+    assert!(page.contains("Dieses Angebot ist abgelaufen."), "{page}");
+    assert!(browser.button("Akzeptieren und signieren").await.is_err());
+    assert!(browser.button("Ablehnen").await.is_err());
+    browser
+        .full_page_screenshot("portal-quote-expired-phone", 375)
         .await
         .expect("screenshot");
     app.terminate();

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::portal::{cast, csrf_in, id, Visitor};
+use crate::portal::{cast, csrf_in, id, links_in_mails, Visitor};
 use crate::support::*;
 
 /// The canonical JSON of the README: sorted keys, no whitespace, non-ASCII as is.
@@ -18,6 +18,77 @@ fn canonical(value: &Value) -> String {
 
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The page count `pdfinfo` (poppler) reads from a PDF: proof that it opens.
+fn pdf_pages(path: &std::path::Path) -> u32 {
+    let info = std::process::Command::new("pdfinfo")
+        .arg(path)
+        .output()
+        .expect("pdfinfo (poppler-utils)");
+    assert!(
+        info.status.success(),
+        "pdfinfo {}: {info:?}",
+        path.display()
+    );
+    String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("Pages:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs the Python script the README gives third parties on `evidence`: its
+/// output, or its error.
+fn readme_evidence_check(evidence: &Value) -> Result<String, String> {
+    use std::io::Write;
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README");
+    let section = &readme[readme
+        .find("### Checking a history or a signature yourself")
+        .expect("the README explains the check")..];
+    let start = section.find("```python\n").expect("a Python block") + "```python\n".len();
+    let script = &section[start..start + section[start..].find("```").expect("its end")];
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(evidence.to_string().as_bytes())
+        .expect("evidence to python");
+    let output = child.wait_with_output().expect("python ran");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).to_string())
+    }
+}
+
+/// How many `reminded` events a document's history holds.
+async fn reminded(app: &TestApp, doc: &str) -> usize {
+    let history = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}/history?per_page=500"))
+            .await,
+    );
+    history["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|entry| entry["event"]["type"] == "reminded")
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 fn value_after(html: &str, marker: &str) -> Option<String> {
@@ -179,16 +250,53 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
         assert_eq!(entry["hash"], previous.as_str());
     }
 
+    // The README's own script, run as a third party would, holds on the evidence
+    // and fails on a value changed after the fact.
+    assert_eq!(
+        readme_evidence_check(&evidence),
+        Ok("the signature and the history hold".to_string())
+    );
+    let mut forged = evidence.clone();
+    forged["inputs"]["values"]["position"] = json!("Praktikantin");
+    assert!(readme_evidence_check(&forged).is_err(), "a changed value");
+
     // Signed: who, when, the hash, the PDFs; no form any more; nothing changes again.
     let page = petra.get(&page_path).await;
     assert!(page.body.contains("Signiert von Petra Schmidt") && page.body.contains(&sha));
     assert!(!page.body.contains(">Signieren</button>"));
+    assert!(
+        page.body.contains("<dd>01.12.2026</dd>"),
+        "a date value reads as a date in German"
+    );
+    let scratch = tempfile::tempdir().expect("scratch dir");
     for pdf in ["signed.pdf", "certificate.pdf"] {
         let file = petra.get(&format!("{page_path}/{pdf}")).await;
         assert_eq!(file.status, StatusCode::OK, "{pdf}");
         assert_eq!(file.content_type, "application/pdf");
         assert!(file.bytes.starts_with(b"%PDF-"), "{pdf}");
+        let path = scratch.path().join(pdf);
+        std::fs::write(&path, &file.bytes).expect("write pdf");
+        let pages = pdf_pages(&path);
+        assert!(pages >= 1, "{pdf} opens with {pages} pages");
     }
+    // The certificate carries the evidence as a file a reader can save.
+    let saved = std::process::Command::new("pdfdetach")
+        .arg("-saveall")
+        .arg("-o")
+        .arg(scratch.path())
+        .arg(scratch.path().join("certificate.pdf"))
+        .output()
+        .expect("pdfdetach (poppler-utils)");
+    assert!(saved.status.success(), "{saved:?}");
+    let embedded: Value = serde_json::from_slice(
+        &std::fs::read(scratch.path().join("evidence.json")).expect("evidence.json"),
+    )
+    .expect("evidence JSON");
+    assert_eq!(embedded["sha256"], sha.as_str());
+    assert_eq!(
+        readme_evidence_check(&embedded),
+        Ok("the signature and the history hold".to_string())
+    );
     let again = petra
         .post_form(
             &format!("{page_path}/sign"),
@@ -341,4 +449,116 @@ async fn a_quote_is_accepted_and_signed_into_an_order_or_declined_only_with_a_re
         StatusCode::NOT_FOUND,
         "no invoice permission, no PDF"
     );
+}
+
+#[tokio::test]
+async fn signers_are_reminded_once_per_interval_with_a_fresh_link_and_never_after_signing_or_validity(
+) {
+    let mut app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    let today = chrono::Utc::now().date_naive();
+    let document = |title: &str, valid_until: chrono::NaiveDate| {
+        json!({"title": title, "company_id": id(&cast.bakery), "signer_contact_id": id(&cast.petra),
+               "body_html": "<p>Bitte unterschreiben.</p>", "valid_until": valid_until.to_string(),
+               "fields": [{"name": "signature", "label": "Unterschrift", "type": "signature", "required": true}]})
+    };
+    let mut sent = Vec::new();
+    for (title, days) in [
+        ("Wartungsvertrag", 365),
+        ("Kurzes Angebot", 4),
+        ("Schon signiert", 365),
+        ("Zurückgezogen", 365),
+    ] {
+        let created = expect(
+            StatusCode::CREATED,
+            app.post(
+                "/api/v1/documents",
+                &document(title, today + chrono::Duration::days(days)),
+            )
+            .await,
+        );
+        let doc = id(&created).to_string();
+        expect(
+            StatusCode::OK,
+            app.post(&format!("/api/v1/documents/{doc}/send"), &json!({}))
+                .await,
+        );
+        sent.push(doc);
+    }
+    let (long, short, signed, cancelled) = (&sent[0], &sent[1], &sent[2], &sent[3]);
+    let mut petra = Visitor::login(&app, "petra@schmidt.example").await;
+    let page = petra.get(&format!("/portal/documents/{signed}")).await;
+    let signing = petra
+        .post_form(
+            &format!("/portal/documents/{signed}/sign"),
+            &[
+                ("csrf", &csrf_in(&page.body).expect("token")),
+                (
+                    "content_sha256",
+                    &value_after(&page.body, "name=\"content_sha256\" value=\"").expect("hash"),
+                ),
+                ("signature_field", "signature"),
+                ("signature_typed", "Petra Schmidt"),
+            ],
+        )
+        .await;
+    assert_eq!(signing.status, StatusCode::SEE_OTHER, "{}", signing.body);
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!("/api/v1/documents/{cancelled}/cancel"),
+            &json!({"reason": "Falscher Entwurf", "staff_id": id(&cast.staff)}),
+        )
+        .await,
+    );
+    let request_links = links_in_mails(&app, "sign_request", "petra@schmidt.example").await;
+    app.terminate();
+
+    let run = |hours: i64| {
+        app.run_job(
+            "remind_signatures",
+            chrono::Utc::now() + chrono::Duration::hours(hours),
+        )
+    };
+    // after_days is 3: nothing after a day, both open documents after three, not
+    // again in the same interval; the short one's validity ends before the second.
+    assert_eq!(run(24), "remind_signatures: 2 examined, 0 reminded");
+    assert_eq!(run(3 * 24 + 1), "remind_signatures: 2 examined, 2 reminded");
+    assert_eq!(run(3 * 24 + 2), "remind_signatures: 2 examined, 0 reminded");
+    assert_eq!(run(6 * 24 + 1), "remind_signatures: 2 examined, 1 reminded");
+    assert_eq!(run(6 * 24 + 2), "remind_signatures: 2 examined, 0 reminded");
+
+    app.start(false).await.expect("restart");
+    let reminders = links_in_mails(&app, "sign_reminder", "petra@schmidt.example").await;
+    assert_eq!(reminders.len(), 3, "{reminders:?}");
+    let mut distinct: Vec<&String> = reminders.iter().chain(request_links.iter()).collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        reminders.len() + request_links.len(),
+        "each reminder carries a fresh link"
+    );
+    for link in &reminders {
+        let (mut visitor, opened) = Visitor::open_link(&app, link).await;
+        assert_eq!(
+            opened.status,
+            StatusCode::SEE_OTHER,
+            "{link}: {}",
+            opened.body
+        );
+        let page = visitor
+            .get(opened.location.as_deref().unwrap_or_default())
+            .await;
+        assert!(
+            page.body.contains(">Signieren</button>"),
+            "the reminder opens the sign page"
+        );
+    }
+    assert_eq!(reminded(&app, long).await, 2);
+    assert_eq!(reminded(&app, short).await, 1);
+    assert_eq!(reminded(&app, signed).await, 0);
+    assert_eq!(reminded(&app, cancelled).await, 0);
+    app.terminate();
+    assert_eq!(app.command(&["verify"]).status.code(), Some(0));
 }

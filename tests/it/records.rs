@@ -9,7 +9,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::inbound::post_mail;
-use crate::smtp_sink::Received;
 use crate::support::*;
 
 /// A company that buys directly, its manager with every permission, a member
@@ -91,21 +90,10 @@ fn event_types(history: &[Value]) -> Vec<String> {
 /// The notices of `kind` to `to`, once sent, with the `text` and `reply_to` of the
 /// message the file transport wrote (the API does not show bodies: they hold links).
 async fn mails(app: &TestApp, kind: &str, to: &str) -> Vec<Value> {
-    app.wait_until_outbox_drained().await;
-    let outbox_dir = app._dir.path().join("outbox");
-    app.outbox(None)
+    app.sent_mails(kind, to)
         .await
         .into_iter()
-        .filter(|row| row["kind"] == kind && row["to"] == to)
-        .map(|mut row| {
-            let number: String = row["id"]
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            let raw = std::fs::read(outbox_dir.join(format!("{number}.eml"))).unwrap_or_default();
-            let message = Received { raw };
+        .map(|(mut row, message)| {
             row["text"] = json!(message.text());
             row["reply_to"] = json!(message
                 .header("Reply-To")
@@ -770,14 +758,10 @@ async fn expire_quotes_expires_once_and_verify_catches_a_tampered_export() {
     app.terminate();
 
     let run = |days: i64| {
-        let now = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
-        let output = app.command(&["jobs", "run", "expire_quotes", "--now", &now]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        app.run_job(
+            "expire_quotes",
+            chrono::Utc::now() + chrono::Duration::days(days),
+        )
     };
     assert_eq!(run(0), "expire_quotes: 1 examined, 0 expired");
     assert_eq!(run(3), "expire_quotes: 1 examined, 1 expired");

@@ -373,6 +373,44 @@ impl TestApp {
         }
     }
 
+    /// `kontor jobs run NAME --now AT` (the server stopped): its report line.
+    pub fn run_job(&self, name: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+        let output = self.command(&["jobs", "run", name, "--now", &at.to_rfc3339()]);
+        assert!(
+            output.status.success(),
+            "jobs run {name} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// The notices of `kind` to `to` once sent, newest first, each with the message
+    /// the file transport wrote (the API shows no bodies: they hold links).
+    pub async fn sent_mails(
+        &self,
+        kind: &str,
+        to: &str,
+    ) -> Vec<(Value, crate::smtp_sink::Received)> {
+        self.wait_until_outbox_drained().await;
+        let outbox_dir = self._dir.path().join("outbox");
+        self.outbox(None)
+            .await
+            .into_iter()
+            .filter(|row| row["kind"] == kind && row["to"] == to)
+            .map(|row| {
+                let number: String = row["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                let raw =
+                    std::fs::read(outbox_dir.join(format!("{number}.eml"))).unwrap_or_default();
+                (row, crate::smtp_sink::Received { raw })
+            })
+            .collect()
+    }
+
     pub async fn history(&self, ticket_id: &str) -> Vec<Value> {
         let (status, body) = self
             .get(&format!("/api/v1/tickets/{ticket_id}/history?per_page=500"))

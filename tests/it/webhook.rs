@@ -469,10 +469,10 @@ fn idempotency_keys_stored(app: &TestApp) -> usize {
 }
 
 fn housekeeping_in(app: &TestApp, days: i64) -> String {
-    let now = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
-    let output = app.command(&["jobs", "run", "housekeeping", "--now", &now]);
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    app.run_job(
+        "housekeeping",
+        chrono::Utc::now() + chrono::Duration::days(days),
+    )
 }
 
 #[tokio::test]

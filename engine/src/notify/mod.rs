@@ -452,7 +452,9 @@ impl Engine {
             created_at: tx.now,
             state: OutboxState::Pending,
             attempts: 0,
-            next_attempt_at: tx.now,
+            // Due at once: a job run with `--now` ahead of the wall clock (catching
+            // up, or an operator's rehearsal) must not hold its mail back until then.
+            next_attempt_at: tx.now.min(chrono::Utc::now()),
             last_error: None,
             finished_at: None,
         };

@@ -416,7 +416,6 @@ impl Engine {
         &self,
         settings: crate::ops::jobs::RemindSignatures,
     ) -> Result<(u64, u64), EngineError> {
-        let now = self.clock().now();
         let waiting = super::IndexEntry::Status(DocumentStatus::Sent as u8 + 1);
         let ids: Vec<u64> =
             super::ids_in_index(self.store.as_ref(), RecordKind::Document, Some(&waiting))
@@ -445,7 +444,6 @@ impl Engine {
             })?;
             reminded += u64::from(sent);
         }
-        let _ = now;
         Ok((examined, reminded))
     }
 }
