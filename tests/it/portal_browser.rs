@@ -68,6 +68,18 @@ async fn assert_fits_a_phone(browser: &Browser, what: &str) {
     browser.set_size(1280, 900).await.expect("desktop size");
 }
 
+/// Whether a computed colour (`rgb(…)`) is reddish: red well above green and blue.
+fn reddish(colour: &str) -> bool {
+    let parts: Vec<u32> = colour
+        .trim_start_matches("rgb(")
+        .trim_start_matches("rgba(")
+        .trim_end_matches(')')
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    parts.len() >= 3 && parts[0] > parts[1] + 10 && parts[0] > parts[2] + 10
+}
+
 async fn login(browser: &Browser, app: &TestApp, email: &str) {
     browser
         .goto(&app.url("/portal/login"))
@@ -618,16 +630,6 @@ async fn a_signer_is_guided_through_the_required_fields_draws_a_signature_and_si
 
     // Required fields are reddish while empty, and marked in words too.
     let position = browser.css("#field-0").await.expect("position");
-    let reddish = |colour: &str| {
-        let parts: Vec<u32> = colour
-            .trim_start_matches("rgb(")
-            .trim_start_matches("rgba(")
-            .trim_end_matches(')')
-            .split(',')
-            .filter_map(|p| p.trim().parse().ok())
-            .collect();
-        parts.len() >= 3 && parts[0] > parts[1] + 10 && parts[0] > parts[2] + 10
-    };
     assert!(reddish(
         &browser.style(&position, "background-color").await.unwrap()
     ));
@@ -784,6 +786,29 @@ async fn quotes_are_accepted_with_a_drawn_signature_declined_with_a_reason_cance
         "the dialog with its pad"
     );
     assert_readable(&browser, "accept dialog").await;
+    let margins = browser
+        .script(
+            "var r=document.querySelector('dialog[open]').getBoundingClientRect(); return [r.left, document.documentElement.clientWidth - r.right];",
+            vec![],
+        )
+        .await
+        .expect("dialog box");
+    let (left, right) = (
+        margins[0].as_f64().unwrap_or(0.0),
+        margins[1].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        (left - right).abs() < 4.0 && left > 0.0,
+        "the dialog sits in the middle: {left} / {right}"
+    );
+    let pad_box = browser
+        .css("dialog[open] fieldset.signature")
+        .await
+        .expect("pad box");
+    assert!(
+        reddish(&browser.style(&pad_box, "background-color").await.unwrap()),
+        "the empty signature is marked as required"
+    );
     browser
         .full_page_screenshot("portal-quote-accept", 1280)
         .await
