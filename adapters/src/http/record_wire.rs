@@ -114,7 +114,7 @@ impl From<&Signer> for SignerJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDocumentJson {
     pub title: String,
@@ -178,7 +178,7 @@ impl DocumentJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewQuoteJson {
     pub company_id: String,
@@ -274,7 +274,7 @@ impl OrderJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrderJson {
     pub reason: String,
@@ -282,7 +282,7 @@ pub struct CancelOrderJson {
     pub staff_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvoiceJson {
     pub company_id: String,
@@ -327,7 +327,7 @@ impl InvoiceJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceStatusJson {
     pub status: String,
@@ -352,7 +352,7 @@ impl From<ModuleJson> for Module {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscriptionJson {
     pub company_id: String,
@@ -364,14 +364,14 @@ pub struct NewSubscriptionJson {
     pub staff_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceModulesJson {
     pub modules: Vec<ModuleJson>,
     pub staff_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionStatusJson {
     pub status: String,
@@ -409,7 +409,7 @@ impl SubscriptionJson {
 }
 
 /// `{reason, staff_id}` of a document's cancel.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelJson {
     pub reason: String,
@@ -417,15 +417,16 @@ pub struct CancelJson {
 }
 
 /// The optional body of an action that takes no fields (`…/send`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendJson {
     pub staff_id: Option<String>,
 }
 
 /// The list filters every record kind shares.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RecordListQuery {
     pub company_id: Option<String>,
     pub contact_id: Option<String>,

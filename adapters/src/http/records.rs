@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::extract::{parse_json, ApiJson, ApiQuery, RawBody};
 use super::record_wire::*;
 use super::wire::{
-    AssignJson, HistoryItemJson, ListJson, NewMessageJson, NewTimeEntryJson, PageQuery,
+    AssignJson, ErrorJson, HistoryItemJson, ListJson, NewMessageJson, NewTimeEntryJson, PageQuery,
     VisibilityJson,
 };
 use super::{parse_id, AppState};
@@ -128,7 +128,9 @@ async fn list<R: records::RecordType, J: serde::Serialize + utoipa::ToSchema + S
 
 // Documents.
 
-async fn create_document(
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", request_body = NewDocumentJson,
+    responses((status = 201, body = DocumentJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson)))]
+pub async fn create_document(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewDocumentJson>,
 ) -> Result<(StatusCode, Json<DocumentJson>), ApiError> {
@@ -151,14 +153,18 @@ async fn create_document(
     Ok((StatusCode::CREATED, Json(document)))
 }
 
-async fn list_documents(
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", params(RecordListQuery),
+    responses((status = 200, body = ListJson<DocumentJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_documents(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RecordListQuery>,
 ) -> Result<Json<ListJson<DocumentJson>>, ApiError> {
     list::<Document, _>(state, query, DocumentJson::new).await
 }
 
-async fn get_document(
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents", params(("id" = String, Path)),
+    responses((status = 200, body = DocumentJson), (status = 404, body = ErrorJson)))]
+pub async fn get_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DocumentJson>, ApiError> {
@@ -169,7 +175,9 @@ async fn get_document(
     Ok(Json(document))
 }
 
-async fn send_document(
+#[utoipa::path(post, path = "/api/v1/documents/{id}/send", tag = "documents", params(("id" = String, Path)), request_body = SendJson,
+    responses((status = 200, body = DocumentJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn send_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawBody(bytes): RawBody,
@@ -188,7 +196,9 @@ async fn send_document(
     Ok(Json(document))
 }
 
-async fn cancel_document(
+#[utoipa::path(post, path = "/api/v1/documents/{id}/cancel", tag = "documents", params(("id" = String, Path)), request_body = CancelJson,
+    responses((status = 200, body = DocumentJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn cancel_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelJson>,
@@ -204,7 +214,9 @@ async fn cancel_document(
     Ok(Json(document))
 }
 
-async fn document_evidence(
+#[utoipa::path(get, path = "/api/v1/documents/{id}/evidence", tag = "documents", params(("id" = String, Path)),
+    responses((status = 200, body = EvidenceJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn document_evidence(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EvidenceJson>, ApiError> {
@@ -217,7 +229,9 @@ async fn document_evidence(
 
 // Quotes.
 
-async fn create_quote(
+#[utoipa::path(post, path = "/api/v1/quotes", tag = "quotes", request_body = NewQuoteJson,
+    responses((status = 201, body = QuoteJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson)))]
+pub async fn create_quote(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewQuoteJson>,
 ) -> Result<(StatusCode, Json<QuoteJson>), ApiError> {
@@ -236,14 +250,18 @@ async fn create_quote(
     Ok((StatusCode::CREATED, Json(quote)))
 }
 
-async fn list_quotes(
+#[utoipa::path(get, path = "/api/v1/quotes", tag = "quotes", params(RecordListQuery),
+    responses((status = 200, body = ListJson<QuoteJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_quotes(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RecordListQuery>,
 ) -> Result<Json<ListJson<QuoteJson>>, ApiError> {
     list::<Quote, _>(state, query, QuoteJson::new).await
 }
 
-async fn get_quote(
+#[utoipa::path(get, path = "/api/v1/quotes/{id}", tag = "quotes", params(("id" = String, Path)),
+    responses((status = 200, body = QuoteJson), (status = 404, body = ErrorJson)))]
+pub async fn get_quote(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<QuoteJson>, ApiError> {
@@ -254,7 +272,9 @@ async fn get_quote(
     Ok(Json(quote))
 }
 
-async fn send_quote(
+#[utoipa::path(post, path = "/api/v1/quotes/{id}/send", tag = "quotes", params(("id" = String, Path)), request_body = SendJson,
+    responses((status = 200, body = QuoteJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn send_quote(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawBody(bytes): RawBody,
@@ -270,14 +290,16 @@ async fn send_quote(
 
 /// Beyond the contract: staff record an acceptance the customer gave outside the
 /// portal (on paper, by phone), with the signature as typed or scanned.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AcceptJson {
+pub struct AcceptJson {
     contact_id: String,
     signature: String,
 }
 
-async fn accept_quote(
+#[utoipa::path(post, path = "/api/v1/quotes/{id}/accept", tag = "quotes", params(("id" = String, Path)), request_body = AcceptJson,
+    responses((status = 201, body = OrderJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn accept_quote(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AcceptJson>,
@@ -299,14 +321,16 @@ async fn accept_quote(
 }
 
 /// Beyond the contract: staff record a decline the customer gave outside the portal.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DeclineJson {
+pub struct DeclineJson {
     contact_id: String,
     reason: String,
 }
 
-async fn decline_quote(
+#[utoipa::path(post, path = "/api/v1/quotes/{id}/decline", tag = "quotes", params(("id" = String, Path)), request_body = DeclineJson,
+    responses((status = 200, body = QuoteJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn decline_quote(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<DeclineJson>,
@@ -324,14 +348,18 @@ async fn decline_quote(
 
 // Orders.
 
-async fn list_orders(
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(RecordListQuery),
+    responses((status = 200, body = ListJson<OrderJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_orders(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RecordListQuery>,
 ) -> Result<Json<ListJson<OrderJson>>, ApiError> {
     list::<Order, _>(state, query, OrderJson::new).await
 }
 
-async fn get_order(
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
+    responses((status = 200, body = OrderJson), (status = 404, body = ErrorJson)))]
+pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderJson>, ApiError> {
@@ -342,7 +370,9 @@ async fn get_order(
     Ok(Json(order))
 }
 
-async fn cancel_order(
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", params(("id" = String, Path)), request_body = CancelOrderJson,
+    responses((status = 200, body = OrderJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn cancel_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelOrderJson>,
@@ -361,7 +391,9 @@ async fn cancel_order(
 
 // Invoices.
 
-async fn create_invoice(
+#[utoipa::path(post, path = "/api/v1/invoices", tag = "invoices", request_body = NewInvoiceJson,
+    responses((status = 201, body = InvoiceJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn create_invoice(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewInvoiceJson>,
 ) -> Result<(StatusCode, Json<InvoiceJson>), ApiError> {
@@ -385,14 +417,18 @@ async fn create_invoice(
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 
-async fn list_invoices(
+#[utoipa::path(get, path = "/api/v1/invoices", tag = "invoices", params(RecordListQuery),
+    responses((status = 200, body = ListJson<InvoiceJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_invoices(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RecordListQuery>,
 ) -> Result<Json<ListJson<InvoiceJson>>, ApiError> {
     list::<Invoice, _>(state, query, InvoiceJson::new).await
 }
 
-async fn get_invoice(
+#[utoipa::path(get, path = "/api/v1/invoices/{id}", tag = "invoices", params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceJson), (status = 404, body = ErrorJson)))]
+pub async fn get_invoice(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<InvoiceJson>, ApiError> {
@@ -403,7 +439,9 @@ async fn get_invoice(
     Ok(Json(invoice))
 }
 
-async fn set_invoice_status(
+#[utoipa::path(post, path = "/api/v1/invoices/{id}/status", tag = "invoices", params(("id" = String, Path)), request_body = InvoiceStatusJson,
+    responses((status = 200, body = InvoiceJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn set_invoice_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<InvoiceStatusJson>,
@@ -424,7 +462,9 @@ async fn set_invoice_status(
 
 // Subscriptions.
 
-async fn create_subscription(
+#[utoipa::path(post, path = "/api/v1/subscriptions", tag = "subscriptions", request_body = NewSubscriptionJson,
+    responses((status = 201, body = SubscriptionJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson)))]
+pub async fn create_subscription(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NewSubscriptionJson>,
 ) -> Result<(StatusCode, Json<SubscriptionJson>), ApiError> {
@@ -448,14 +488,18 @@ async fn create_subscription(
     Ok((StatusCode::CREATED, Json(subscription)))
 }
 
-async fn list_subscriptions(
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "subscriptions", params(RecordListQuery),
+    responses((status = 200, body = ListJson<SubscriptionJson>), (status = 400, body = ErrorJson)))]
+pub async fn list_subscriptions(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<RecordListQuery>,
 ) -> Result<Json<ListJson<SubscriptionJson>>, ApiError> {
     list::<Subscription, _>(state, query, SubscriptionJson::new).await
 }
 
-async fn get_subscription(
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = String, Path)),
+    responses((status = 200, body = SubscriptionJson), (status = 404, body = ErrorJson)))]
+pub async fn get_subscription(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SubscriptionJson>, ApiError> {
@@ -466,7 +510,9 @@ async fn get_subscription(
     Ok(Json(subscription))
 }
 
-async fn replace_modules(
+#[utoipa::path(put, path = "/api/v1/subscriptions/{id}/modules", tag = "subscriptions", params(("id" = String, Path)), request_body = ReplaceModulesJson,
+    responses((status = 200, body = SubscriptionJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn replace_modules(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ReplaceModulesJson>,
@@ -483,7 +529,9 @@ async fn replace_modules(
     Ok(Json(subscription))
 }
 
-async fn set_subscription_status(
+#[utoipa::path(post, path = "/api/v1/subscriptions/{id}/status", tag = "subscriptions", params(("id" = String, Path)), request_body = SubscriptionStatusJson,
+    responses((status = 200, body = SubscriptionJson), (status = 400, body = ErrorJson), (status = 404, body = ErrorJson), (status = 409, body = ErrorJson)))]
+pub async fn set_subscription_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SubscriptionStatusJson>,
