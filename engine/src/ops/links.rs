@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::EngineError;
-use crate::ids::{ContactId, TicketId};
+use crate::ids::ContactId;
 use crate::links::{LinkClaims, LinkRejected, LinkScope};
 use crate::model::{Contact, NoticeKind, RecordKind, RecordRef, Ticket};
 use crate::notify::{link_epoch_in, HistoryExcerpt, Notice, Recipient};
@@ -99,9 +99,8 @@ impl Engine {
 
     /// Revokes every link to `record` made so far; returns the new epoch.
     pub fn revoke_links(&self, record: RecordRef) -> Result<u64, EngineError> {
-        if record.kind == RecordKind::Ticket {
-            self.ticket(TicketId(record.id))?;
-        }
+        // A record that does not exist has no links to revoke: 404, of every kind.
+        crate::records::head_of(&mut self.reader(), record)?;
         self.write(|tx| {
             let next = link_epoch_in(tx, record)? + 1;
             tx.put_raw(Tree::LinkEpochs, &record.key_prefix(), &next.to_be_bytes())?;

@@ -383,3 +383,20 @@ fn a_changed_history_entry_breaks_its_chain() {
         "{broken}"
     );
 }
+
+#[test]
+fn links_are_revoked_for_records_of_every_kind_and_a_missing_one_is_not_found() {
+    let f = fixture();
+    let quote = f.engine.create_quote(new_quote(&f, "2026-12-31")).unwrap();
+    let record = quote.head().record;
+    assert_eq!(f.engine.revoke_links(record).unwrap(), 1);
+    assert_eq!(f.engine.revoke_links(record).unwrap(), 2);
+    let missing = crate::model::RecordRef {
+        kind: crate::model::RecordKind::Invoice,
+        id: 4711,
+    };
+    assert!(matches!(
+        f.engine.revoke_links(missing),
+        Err(EngineError::NotFound { .. })
+    ));
+}
