@@ -418,12 +418,16 @@ impl Engine {
             }
         }
         let mut visible = Vec::new();
+        // The candidates share the viewer's company: read it once, not per record.
+        let mut company: Option<Company> = None;
         for id in candidates {
             let Some(record) = crate::records::load::<R>(&mut self.reader(), id)? else {
                 continue;
             };
             let head = record.head();
-            let company = self.company_of(head.company_id)?;
+            if company.as_ref().map(|c| Some(c.id)) != Some(head.company_id) {
+                company = self.company_of(head.company_id)?;
+            }
             if viewer.sees(&head, company.as_ref()) && keep(&record) {
                 visible.push(record);
             }
