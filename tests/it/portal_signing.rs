@@ -22,6 +22,7 @@ fn sha256_hex(text: &str) -> String {
 
 /// The page count `pdfinfo` (poppler) reads from a PDF: proof that it opens.
 fn pdf_pages(path: &std::path::Path) -> u32 {
+    crate::tools::ensure(&crate::tools::POPPLER).expect("poppler-utils");
     let info = std::process::Command::new("pdfinfo")
         .arg(path)
         .output()

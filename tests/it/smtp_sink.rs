@@ -224,23 +224,9 @@ fn spawn(dir: &Path, port: u16) -> (Child, u16) {
     }
 }
 
-/// The suite's set-up installs its one Python dependency, once per run, so that
-/// `cargo test --workspace` is the whole test command on a fresh machine.
 fn ensure_aiosmtpd() {
-    static CHECKED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    CHECKED.get_or_init(|| {
-        let present = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !present {
-            // A failure shows up as the clear error of `try_spawn`.
-            let _ = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "aiosmtpd"])
-                .status();
-        }
-    });
+    // A failure shows up as the clear error of `try_spawn`.
+    let _ = crate::tools::ensure(&crate::tools::AIOSMTPD);
 }
 
 fn try_spawn(dir: &Path, port: u16) -> Result<(Child, u16), String> {

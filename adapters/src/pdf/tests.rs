@@ -261,7 +261,15 @@ fn read_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The black-box suite's installer of missing test tools, shared so that these
+/// tests too fetch poppler on a fresh machine.
+/// (Only poppler is needed here; the other tools are the suite's.)
+#[path = "../../../tests/it/tools.rs"]
+#[allow(dead_code)]
+mod tools;
+
 fn run(command: &mut Command) -> String {
+    tools::ensure(&tools::POPPLER).expect("poppler-utils");
     let out = command.output().expect("poppler runs");
     assert!(
         out.status.success(),
