@@ -28,4 +28,5 @@ mod smtp_client;
 mod smtp_sink;
 mod support;
 mod tickets;
+mod tls;
 mod webhook;
