@@ -5,6 +5,7 @@ mod back_office_webhooks;
 mod browser;
 mod cli;
 mod customer_threading;
+mod deploy_guide;
 mod disk_full;
 mod dovecot;
 mod durability;
