@@ -18,6 +18,8 @@ use kontor_engine::ops::tickets::{NewTicket, RequesterInput};
 use kontor_engine::{Engine, EngineConfig};
 
 fn main() {
+    // reqwest has no rustls provider of its own (adapters/src/tls.rs).
+    kontor::tls::install_provider();
     let tickets: usize = env_or("KONTOR_BENCH_TICKETS", 10_000);
     let requests: usize = env_or("KONTOR_BENCH_REQUESTS", 300);
     let dir = tempfile::tempdir().expect("temp dir");

@@ -15,6 +15,8 @@ use kontor_engine::ops::tickets::{NewTicket, RequesterInput};
 use kontor_engine::{Engine, EngineConfig};
 
 fn main() {
+    // reqwest has no rustls provider of its own (adapters/src/tls.rs).
+    kontor::tls::install_provider();
     let total: usize = std::env::var("KONTOR_BENCH_TICKETS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -16,6 +16,8 @@ use sha2::Sha256;
 const SECRET: &str = "bench-secret";
 
 fn main() {
+    // reqwest has no rustls provider of its own (adapters/src/tls.rs).
+    kontor::tls::install_provider();
     let posts: usize = env_or("KONTOR_BENCH_POSTS", 20_000);
     let clients: usize = env_or("KONTOR_BENCH_CLIENTS", 16);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -114,7 +114,8 @@ impl AdminClient {
         Ok(AdminClient {
             url: url.unwrap_or(&file.url).trim_end_matches('/').to_string(),
             secret: file.secret,
-            http: reqwest::Client::new(),
+            // Our own rustls config, so that this works without a process provider.
+            http: crate::tls::http_client(&crate::tls::ClientSettings::default())?,
             runtime,
         })
     }

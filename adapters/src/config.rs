@@ -43,6 +43,14 @@ pub struct WebhookConfig {
     /// Event types, or `["*"]` for every one.
     #[serde(default = "every_event")]
     pub events: Vec<String>,
+    /// PEM certificates trusted for this https:// URL besides the Mozilla roots (a
+    /// receiver with a self-signed certificate or a private CA); empty: none.
+    #[serde(default, skip_serializing_if = "is_unset")]
+    pub ca_file: PathBuf,
+}
+
+fn is_unset(path: &Path) -> bool {
+    path.as_os_str().is_empty()
 }
 
 fn every_event() -> Vec<String> {

@@ -7,7 +7,8 @@
 //!
 //! Waits for new mail with IDLE when the server offers it, else polls every
 //! `poll_seconds`; a lost connection is retried with backoff. The client is
-//! async-imap on tokio, over TLS (rustls, webpki roots) unless `tls = false`.
+//! async-imap on tokio, over TLS (rustls on ring, the Mozilla roots: `crate::tls`)
+//! unless `tls = false`.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -104,7 +105,7 @@ async fn connect_and_serve(
         .await
         .with_context(|| format!("connecting to {}:{}", settings.host, settings.port))?;
     if settings.tls {
-        let connector = tls_connector();
+        let connector = tls_connector()?;
         let name = rustls_pki_types::ServerName::try_from(settings.host.clone())
             .with_context(|| format!("{} is not a host name", settings.host))?;
         let stream = connector
@@ -117,25 +118,10 @@ async fn connect_and_serve(
     }
 }
 
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map(|builder| {
-        builder
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth()
-    })
-    .unwrap_or_else(|_| {
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth()
-    });
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+/// The same rustls config as the mailgate's and the webhook sender's (`crate::tls`).
+fn tls_connector() -> anyhow::Result<tokio_rustls::TlsConnector> {
+    let config = crate::tls::client_config(None)?;
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 async fn serve_session<S>(

@@ -12,6 +12,7 @@
 //! - [`inbound`]: the listener wired to `Engine::ingest`, as SMTP and as LMTP.
 //! - [`imap`]: the IMAP door: fetches a mailbox into `Engine::ingest`.
 //! - [`mailgate`]: `kontor mailgate`, an MTA pipe into `POST /api/v1/inbound/email`.
+//! - [`tls`]: the rustls (ring) client config of the mailgate and the webhook sender.
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
 //! - [`indexer`]: times the search indexer (the indexing is the engine's).
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
@@ -34,3 +35,4 @@ pub mod pdf;
 pub mod scheduler;
 pub mod serve;
 pub mod smtp;
+pub mod tls;

@@ -1,10 +1,18 @@
-//! `kontor mailgate --url URL --key-file PATH`: one message from stdin to
-//! `POST /api/v1/inbound/email`, for MTA pipes (Postfix `pipe`, procmail,
+//! `kontor mailgate --url URL --key-file PATH [--ca-file PEM]`: one message from
+//! stdin to `POST /api/v1/inbound/email`, for MTA pipes (Postfix `pipe`, procmail,
 //! fetchmail). The exit code tells the MTA what to do with the message:
 //! 0 delivered, 65 (EX_DATAERR) refused for good so bounce it, 75 (EX_TEMPFAIL)
 //! keep it queued and try later.
+//!
+//! `https://` URLs go over rustls (`crate::tls`): the Mozilla roots, and the CA file's
+//! certificates for a server with a certificate of its own. A certificate that is not
+//! trusted is a 75, like every failure of ours: the mail waits in the MTA's queue
+//! until the setting is fixed, and is not bounced to its sender.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::tls::{self, ClientSettings};
 
 /// Delivered: the server stored the message (whatever its outcome).
 pub const EX_OK: u8 = 0;
@@ -45,25 +53,46 @@ pub fn intake_url(url: &str) -> String {
     }
 }
 
-/// Posts `raw` with the API `key`.
-pub async fn deliver(url: &str, key: &str, raw: Vec<u8>) -> Delivery {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .build()
-    {
+/// Where and how the mailgate delivers. No `Debug`: it holds the key.
+#[derive(Clone)]
+pub struct Gate {
+    /// The server's base URL or the intake route, http:// or https://.
+    pub url: String,
+    /// A staff API key.
+    pub key: String,
+    /// PEM certificates trusted besides the Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A large message over a slow link still fits; a server that hangs does not hold
+/// the MTA's pipe for ever.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Posts `raw` to the gate's intake.
+pub async fn deliver(gate: &Gate, raw: Vec<u8>) -> Delivery {
+    let url = gate.url.as_str();
+    let settings = ClientSettings {
+        ca_file: gate.ca_file.clone(),
+        timeout: Some(TIMEOUT),
+        user_agent: Some(concat!("kontor-mailgate/", env!("CARGO_PKG_VERSION")).into()),
+        no_redirects: true,
+    };
+    let client = match tls::http_client(&settings) {
         Ok(client) => client,
-        Err(error) => return Delivery::TryLater(format!("cannot build an HTTP client: {error}")),
+        Err(error) => return Delivery::TryLater(error.to_string()),
     };
     let response = client
         .post(intake_url(url))
-        .bearer_auth(key)
+        .bearer_auth(&gate.key)
         .header("content-type", "message/rfc822")
         .body(raw)
         .send()
         .await;
     let response = match response {
         Ok(response) => response,
-        Err(error) => return Delivery::TryLater(format!("cannot reach {url}: {error}")),
+        Err(error) => {
+            return Delivery::TryLater(format!("cannot reach {url}: {}", tls::describe(&error)))
+        }
     };
     let status = response.status();
     let body = response.text().await.unwrap_or_default();

@@ -40,6 +40,10 @@ enum Command {
         /// A file holding a staff API key.
         #[arg(long)]
         key_file: PathBuf,
+        /// PEM certificates to trust for an https:// URL besides the Mozilla roots
+        /// (a server with a self-signed certificate or a private CA).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
     /// Manage staff API keys (through the running server when one holds the data dir).
     Keys {
@@ -172,8 +176,15 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    if let Command::Mailgate { url, key_file } = &cli.command {
-        return mailgate(url, key_file);
+    // Before any HTTP client is built: reqwest has no provider of its own (tls.rs).
+    kontor::tls::install_provider();
+    if let Command::Mailgate {
+        url,
+        key_file,
+        ca_file,
+    } = &cli.command
+    {
+        return mailgate(url, key_file, ca_file.as_deref());
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,8 +197,8 @@ fn main() -> ExitCode {
 }
 
 /// `kontor mailgate`: its exit codes are for the MTA (sysexits), not 0/1.
-fn mailgate(url: &str, key_file: &std::path::Path) -> ExitCode {
-    use kontor::mailgate::{Delivery, EX_TEMPFAIL};
+fn mailgate(url: &str, key_file: &std::path::Path, ca_file: Option<&std::path::Path>) -> ExitCode {
+    use kontor::mailgate::{Delivery, Gate, EX_TEMPFAIL};
     use std::io::Read;
     let key = match std::fs::read_to_string(key_file) {
         Ok(key) if !key.trim().is_empty() => key.trim().to_string(),
@@ -221,7 +232,12 @@ fn mailgate(url: &str, key_file: &std::path::Path) -> ExitCode {
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    let delivery = runtime.block_on(kontor::mailgate::deliver(url, &key, raw));
+    let gate = Gate {
+        url: url.to_string(),
+        key,
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
+    };
+    let delivery = runtime.block_on(kontor::mailgate::deliver(&gate, raw));
     match &delivery {
         Delivery::Delivered(answer) => println!("{answer}"),
         Delivery::Rejected(why) | Delivery::TryLater(why) => eprintln!("kontor: mailgate: {why}"),

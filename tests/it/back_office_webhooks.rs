@@ -1,7 +1,10 @@
 //! Webhooks to the back office: a receiver of the test's own checks each post's
 //! Standard Webhooks signature independently, and the delivery log and replay are
 //! used as an operator would. The outbox guarantee: a receiver that is down, and a
-//! server killed with events pending, still get every event, with the same id.
+//! server killed with events pending, still get every event, with the same id. The
+//! record events of the portal (a document signed, quotes accepted and declined) and
+//! of staff (an order cancelled, an invoice paid) reach a receiver over https,
+//! trusted by the entry's `ca_file`, with no magic-link token in any payload.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,7 +19,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::portal::{cast, csrf_in, id, Visitor};
+use crate::portal_signing::{content_hash_in, sent_document};
 use crate::support::{expect, TestApp, TestConfig};
+use crate::tls::{SelfSigned, TlsFront};
 
 /// 32 bytes, base64: the secret both sides know.
 const SECRET: &str = "whsec_c2VjcmV0LWtleS1vZi10aGUtYmFjay1vZmZpY2UtMDE=";
@@ -204,6 +210,38 @@ async fn grant_commercial(app: &TestApp, contact: &Value) {
     );
 }
 
+/// An invoice issued to `contact` and marked paid by `staff`.
+async fn paid_invoice(
+    app: &TestApp,
+    company: &Value,
+    contact: &Value,
+    staff: &Value,
+    number: &str,
+) -> Value {
+    let invoice = expect(
+        StatusCode::CREATED,
+        app.post(
+            "/api/v1/invoices",
+            &json!({"company_id": company["id"], "contact_id": contact["id"], "number": number,
+                    "lines": [{"description": "Kassenterminal", "quantity": 1, "unit_price_cents": 129900}],
+                    "currency": "EUR", "due_date": "2027-01-31"}),
+        )
+        .await,
+    );
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!(
+                "/api/v1/invoices/{}/status",
+                invoice["id"].as_str().unwrap_or_default()
+            ),
+            &json!({"status": "paid", "staff_id": staff["id"]}),
+        )
+        .await,
+    );
+    invoice
+}
+
 async fn ticket_for(app: &TestApp, contact: &Value, subject: &str) -> Value {
     app.create_ticket(&json!({
         "subject": subject,
@@ -274,27 +312,7 @@ async fn every_event_reaches_the_back_office_signed_with_the_records_api_json() 
     assert_eq!(message.body["data"]["record"]["id"], ticket["id"]);
     assert_eq!(message.body["data"]["record"]["kind"], "ticket");
 
-    let invoice = expect(
-        StatusCode::CREATED,
-        app.post(
-            "/api/v1/invoices",
-            &json!({"company_id": company["id"], "contact_id": contact["id"], "number": "RE-2026-0042",
-                    "lines": [{"description": "Kassenterminal", "quantity": 1, "unit_price_cents": 129900}],
-                    "currency": "EUR", "due_date": "2027-01-31"}),
-        )
-        .await,
-    );
-    expect(
-        StatusCode::OK,
-        app.post(
-            &format!(
-                "/api/v1/invoices/{}/status",
-                invoice["id"].as_str().unwrap()
-            ),
-            &json!({"status": "paid", "staff_id": staff["id"]}),
-        )
-        .await,
-    );
+    let invoice = paid_invoice(&app, &company, &contact, &staff, "RE-2026-0042").await;
     let paid = receiver
         .wait_for(|post| post.body["type"] == "invoice.paid")
         .await;
@@ -549,4 +567,188 @@ async fn a_webhook_that_cannot_work_stops_the_start_naming_it() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(named), "{named} not named in {stderr}");
     }
+}
+
+/// Every magic-link token in the mail the server wrote (`.eml` files of the file
+/// transport), so that payloads can be searched for them.
+fn mailed_link_tokens(app: &TestApp) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let entries = std::fs::read_dir(app._dir.path().join("outbox")).expect("the outbox dir");
+    for entry in entries.map_while(Result::ok) {
+        let raw = std::fs::read(entry.path()).unwrap_or_default();
+        let text = crate::smtp_sink::Received { raw }.text();
+        for (at, _) in text.match_indices("/l/") {
+            let token: String = text[at + 3..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                .collect();
+            if token.len() > 10 {
+                tokens.push(token);
+            }
+        }
+    }
+    tokens
+}
+
+#[tokio::test]
+async fn records_changed_in_the_portal_reach_an_https_receiver_signed_and_without_link_tokens() {
+    let receiver = Receiver::start().await;
+    let certificate = SelfSigned::for_localhost();
+    let front = TlsFront::start(&certificate, receiver.address).await;
+    // The same receiver under a second name whose entry names no CA file: the
+    // Mozilla roots alone do not trust a self-signed certificate.
+    let untrusted_url = format!("https://localhost:{}/hooks", front.address.port());
+    let app = TestApp::spawn_with(TestConfig {
+        extra_toml: format!(
+            "[[webhooks]]\nurl = \"{front}/hooks\"\nsecret = \"{SECRET}\"\nca_file = {ca:?}\nevents = [\"document.signed\", \"quote.accepted\", \"quote.declined\", \"order.cancelled\", \"invoice.paid\"]\n\
+             [[webhooks]]\nurl = \"{untrusted_url}\"\nsecret = \"{SECRET}\"\nevents = [\"invoice.paid\"]\n",
+            front = front.url(),
+            ca = certificate.ca_file_text(),
+        ),
+        outbound_toml: "webhook_retry_base_ms = 200\nwebhook_retry_max_seconds = 1\n".into(),
+        ..TestConfig::default()
+    })
+    .await;
+    let cast = cast(&app).await;
+
+    // A document signed through the portal's form, as portal_signing.rs does.
+    let doc = sent_document(
+        &app,
+        &cast,
+        "Wartungsvertrag",
+        "<p>Wartung der Kassen.</p>",
+        json!([{"name": "signature", "label": "Unterschrift", "type": "signature", "required": true}]),
+    )
+    .await;
+    let mut petra = Visitor::login(&app, "petra@schmidt.example").await;
+    let page_path = format!("/portal/documents/{doc}");
+    let page = petra.get(&page_path).await;
+    let content_hash = content_hash_in(&page.body).expect("the content hash");
+    let token = csrf_in(&page.body).expect("token");
+    let signed = petra
+        .post_form(
+            &format!("{page_path}/sign"),
+            &[
+                ("csrf", &token),
+                ("content_sha256", &content_hash),
+                ("signature_field", "signature"),
+                ("signature_typed", "Petra Schmidt"),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+
+    // Two quotes: one accepted and signed into an order, one declined, both in the portal.
+    let quote_of = |title: &str| {
+        json!({"company_id": id(&cast.bakery), "contact_id": id(&cast.petra), "title": title,
+               "lines": [{"description": "Kassenterminal T2", "quantity": 1, "unit_price_cents": 129900}],
+               "currency": "EUR", "valid_until": "2099-12-31", "staff_id": id(&cast.staff)})
+    };
+    let mut quotes = Vec::new();
+    for title in ["Zweite Kasse", "Dritte Kasse"] {
+        let quote = expect(
+            StatusCode::CREATED,
+            app.post("/api/v1/quotes", &quote_of(title)).await,
+        );
+        expect(
+            StatusCode::OK,
+            app.post(&format!("/api/v1/quotes/{}/send", id(&quote)), &json!({}))
+                .await,
+        );
+        quotes.push(quote);
+    }
+    let accepted_path = format!("/portal/quotes/{}", id(&quotes[0]));
+    let dialog = petra.get(&format!("{accepted_path}?dialog=accept")).await;
+    let token = csrf_in(&dialog.body).expect("token");
+    let accepted = petra
+        .post_form(
+            &format!("{accepted_path}/accept"),
+            &[("csrf", &token), ("signature_typed", "Petra Schmidt")],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    let declined = petra
+        .post_form(
+            &format!("/portal/quotes/{}/decline", id(&quotes[1])),
+            &[("csrf", &token), ("reason", "Zu teuer für uns")],
+        )
+        .await;
+    assert_eq!(declined.status, StatusCode::SEE_OTHER, "{}", declined.body);
+    let orders = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/orders?company_id={}", id(&cast.bakery)))
+            .await,
+    );
+    let order = orders["items"][0].clone();
+    expect(
+        StatusCode::OK,
+        app.post(
+            &format!("/api/v1/orders/{}/cancel", id(&order)),
+            &json!({"reason": "Filiale schließt", "agreed_by": id(&cast.petra), "staff_id": id(&cast.staff)}),
+        )
+        .await,
+    );
+    paid_invoice(&app, &cast.bakery, &cast.petra, &cast.staff, "RE-2026-0100").await;
+
+    // Each event arrived over TLS, signed, with the record as the change left it.
+    let record = expect(
+        StatusCode::OK,
+        app.get(&format!("/api/v1/documents/{doc}")).await,
+    );
+    let post_of = |event: &'static str| receiver.wait_for(move |post| post.body["type"] == event);
+    let signed_post = post_of("document.signed").await;
+    assert_eq!(signed_post.body["data"], record);
+    assert_eq!(signed_post.body["data"]["status"], "signed");
+    let accepted_post = post_of("quote.accepted").await;
+    assert_eq!(accepted_post.body["data"]["id"], quotes[0]["id"]);
+    assert_eq!(accepted_post.body["data"]["status"], "accepted");
+    assert_eq!(accepted_post.body["data"]["signed_by"], "Petra Schmidt");
+    let declined_post = post_of("quote.declined").await;
+    assert_eq!(declined_post.body["data"]["id"], quotes[1]["id"]);
+    assert_eq!(
+        declined_post.body["data"]["decline_reason"],
+        "Zu teuer für uns"
+    );
+    let cancelled_post = post_of("order.cancelled").await;
+    assert_eq!(cancelled_post.body["data"]["id"], order["id"]);
+    assert_eq!(cancelled_post.body["data"]["status"], "cancelled");
+    let paid_post = post_of("invoice.paid").await;
+    assert_eq!(paid_post.body["data"]["number"], "RE-2026-0100");
+    assert_eq!(paid_post.body["data"]["status"], "paid");
+    let delivered = wait_for_delivery(&app, |d| {
+        d["type"] == "invoice.paid" && d["state"] == "delivered"
+    })
+    .await;
+    assert_eq!(delivered["webhook_id"], paid_post.webhook_id);
+
+    let tokens = mailed_link_tokens(&app);
+    assert!(
+        tokens.len() >= 3,
+        "the login, sign and view links were mailed: {tokens:?}"
+    );
+    for post in receiver.received() {
+        assert!(post.signature_valid, "{:?}", post.body["type"]);
+        assert!(post.timestamp_fresh);
+        let text = post.body.to_string();
+        assert!(!text.contains("/l/"), "a link in {text}");
+        for token in &tokens {
+            assert!(!text.contains(token.as_str()), "a link token in {text}");
+        }
+    }
+
+    // The entry without a CA file never gets through; its log says why, and it waits.
+    let refused = wait_for_delivery(&app, |d| {
+        d["url"] == untrusted_url.as_str() && d["attempts"].as_u64() >= Some(2)
+    })
+    .await;
+    assert_eq!(refused["state"], "pending");
+    let error = refused["attempt_log"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("not trusted"), "{error}");
+    assert_eq!(
+        receiver.received().len(),
+        5,
+        "only the trusted entry's five events arrived"
+    );
 }

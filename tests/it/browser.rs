@@ -65,6 +65,7 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 impl Browser {
     /// Starts chromedriver and a headless Chromium of its own profile, 1280×900.
     pub async fn start() -> anyhow::Result<Browser> {
+        crate::support::install_tls_provider();
         ensure_installed()?;
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

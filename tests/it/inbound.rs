@@ -357,11 +357,22 @@ async fn the_same_message_by_smtp_and_by_mailgate_is_stored_once() {
 
 /// Runs `kontor mailgate` with `stdin`; (exit code, stdout, stderr).
 fn mailgate(app: &TestApp, url: &str, stdin: &[u8]) -> (i32, String, String) {
+    mailgate_with(app, url, &[], stdin)
+}
+
+/// `kontor mailgate` with more arguments (`--ca-file`), as an MTA's pipe runs it.
+pub fn mailgate_with(
+    app: &TestApp,
+    url: &str,
+    args: &[&str],
+    stdin: &[u8],
+) -> (i32, String, String) {
     let key_file = app.config_path.with_file_name("mailgate.key");
     std::fs::write(&key_file, format!("{}\n", app.key)).expect("key file");
     let mut child = Command::new(kontor_binary())
         .args(["mailgate", "--url", url, "--key-file"])
         .arg(&key_file)
+        .args(args)
         .env("KONTOR_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -18,14 +18,14 @@ use crate::support::*;
 // Metrics
 
 /// The value of the one sample `series` (name and labels exactly), if present.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok()).flatten()
     })
 }
 
-async fn metrics(app: &TestApp) -> String {
+pub async fn metrics(app: &TestApp) -> String {
     // No key: Prometheus scrapes without one.
     let response = app
         .client

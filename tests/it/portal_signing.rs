@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::portal::{cast, csrf_in, id, links_in_mails, Visitor};
+use crate::portal::{cast, csrf_in, id, links_in_mails, Cast, Visitor};
 use crate::support::*;
 
 /// The canonical JSON of the README: sorted keys, no whitespace, non-ASCII as is.
@@ -98,24 +98,26 @@ fn value_after(html: &str, marker: &str) -> Option<String> {
     Some(html[start..end].to_string())
 }
 
-#[tokio::test]
-async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_its_evidence_holds()
-{
-    let mut app = TestApp::spawn().await;
-    let cast = cast(&app).await;
+/// The content hash a sign page shows and its form sends back with the signature.
+pub fn content_hash_in(html: &str) -> Option<String> {
+    value_after(html, "name=\"content_sha256\" value=\"")
+}
+
+/// A document for Petra, the bakery's manager, to sign, sent (the sign link mailed);
+/// its id.
+pub async fn sent_document(
+    app: &TestApp,
+    cast: &Cast,
+    title: &str,
+    body_html: &str,
+    fields: Value,
+) -> String {
     let document = expect(
         StatusCode::CREATED,
         app.post(
             "/api/v1/documents",
-            &json!({"title": "Auftragsverarbeitung", "company_id": id(&cast.bakery),
-                    "signer_contact_id": id(&cast.petra),
-                    "body_html": "<h2>Vertrag</h2><p>Zwischen der Bäckerei und uns …</p><script>alert(1)</script>",
-                    "fields": [
-                        {"name": "position", "label": "Funktion", "type": "text", "required": true},
-                        {"name": "start", "label": "Gültig ab", "type": "date", "required": true},
-                        {"name": "consent", "label": "Ich stimme zu", "type": "checkbox", "required": true},
-                        {"name": "signature", "label": "Unterschrift", "type": "signature", "required": true}
-                    ]}),
+            &json!({"title": title, "company_id": id(&cast.bakery),
+                    "signer_contact_id": id(&cast.petra), "body_html": body_html, "fields": fields}),
         )
         .await,
     );
@@ -125,6 +127,27 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
         app.post(&format!("/api/v1/documents/{doc}/send"), &json!({}))
             .await,
     );
+    doc
+}
+
+#[tokio::test]
+async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_its_evidence_holds()
+{
+    let mut app = TestApp::spawn().await;
+    let cast = cast(&app).await;
+    let doc = sent_document(
+        &app,
+        &cast,
+        "Auftragsverarbeitung",
+        "<h2>Vertrag</h2><p>Zwischen der Bäckerei und uns …</p><script>alert(1)</script>",
+        json!([
+            {"name": "position", "label": "Funktion", "type": "text", "required": true},
+            {"name": "start", "label": "Gültig ab", "type": "date", "required": true},
+            {"name": "consent", "label": "Ich stimme zu", "type": "checkbox", "required": true},
+            {"name": "signature", "label": "Unterschrift", "type": "signature", "required": true}
+        ]),
+    )
+    .await;
     let mut petra = Visitor::login(&app, "petra@schmidt.example").await;
     let page_path = format!("/portal/documents/{doc}");
     let page = petra.get(&page_path).await;
@@ -134,8 +157,7 @@ async fn a_document_is_signed_from_its_page_only_with_every_required_field_and_i
         "the body is sanitised"
     );
     assert!(page.body.contains(">Nächste</button>") && page.body.contains(">Signieren</button>"));
-    let content_hash =
-        value_after(&page.body, "name=\"content_sha256\" value=\"").expect("the content hash");
+    let content_hash = content_hash_in(&page.body).expect("the content hash");
     assert!(
         page.body.contains(&format!("<code>{content_hash}</code>")),
         "shown before signing"
@@ -496,7 +518,7 @@ async fn signers_are_reminded_once_per_interval_with_a_fresh_link_and_never_afte
                 ("csrf", &csrf_in(&page.body).expect("token")),
                 (
                     "content_sha256",
-                    &value_after(&page.body, "name=\"content_sha256\" value=\"").expect("hash"),
+                    &content_hash_in(&page.body).expect("hash"),
                 ),
                 ("signature_field", "signature"),
                 ("signature_typed", "Petra Schmidt"),

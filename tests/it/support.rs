@@ -11,8 +11,15 @@ use anyhow::{bail, Context};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// reqwest is built without a rustls provider of its own (the workspace's choice,
+/// `adapters/src/tls.rs`): ring is installed before the suite builds any client.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The `kontor` binary, built once per test run with the profile of this test binary.
 pub fn kontor_binary() -> &'static Path {
+    install_tls_provider();
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary has a path");
@@ -32,6 +39,28 @@ pub fn kontor_binary() -> &'static Path {
         // features resolve alike and nothing is rebuilt: `-p kontor` alone flipped
         // lettre's and rustls's features and cost a rebuild of half a minute.
         build.args(["build", "--quiet", "--workspace", "--bins", "--tests"]);
+        // What `cargo test` sets for this test binary (the package's name, version,
+        // manifest dir) must not reach the inner build: build scripts that name them
+        // in `rerun-if-env-changed` (ring's does) would see them change, rerun, and
+        // rebuild ring and all above it, here and again at the next `cargo test`.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let set_by_cargo_test = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+                || matches!(
+                    name.as_ref(),
+                    "OUT_DIR" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+                );
+            if set_by_cargo_test {
+                build.env_remove(name.as_ref());
+            }
+        }
         match profile {
             "debug" => {}
             "release" => {
@@ -93,6 +122,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: TestConfig) -> TestApp {
+        install_tls_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("kontor.toml");
         let data_dir = options

@@ -142,6 +142,13 @@ fn render(http: &HttpMetrics, stats: &OperationalStats) -> String {
     }
     family(
         &mut out,
+        "kontor_mail_in_failed_total",
+        "counter",
+        "Inbound messages the store could not take (the door answered try-later), every door together",
+    );
+    let _ = writeln!(out, "kontor_mail_in_failed_total {}", stats.mail_in_failed);
+    family(
+        &mut out,
         "kontor_notices",
         "gauge",
         "Notices in the outbox by state (pending: waiting for a first or next attempt)",
@@ -254,6 +261,7 @@ mod tests {
         http.count(&Method::POST, "/a\"b", StatusCode::NOT_FOUND);
         let stats = OperationalStats {
             mail_in: vec![("created", 3)],
+            mail_in_failed: 1,
             notice_outcomes: vec![("sent", 1)],
             outbox_pending: 2,
             outbox_oldest_pending_seconds: 1.5,
@@ -267,6 +275,7 @@ mod tests {
         ));
         assert!(text.contains("route=\"/a\\\"b\""), "{text}");
         assert!(text.contains("kontor_mail_in_total{outcome=\"created\"} 3"));
+        assert!(text.contains("kontor_mail_in_failed_total 1"));
         assert!(text.contains("kontor_outbox_oldest_age_seconds 1.5"));
     }
 }

@@ -5,6 +5,10 @@
 //! a crash between the receiver's 2xx and that write sends the same delivery again,
 //! with the same `webhook-id`, which is what receivers de-duplicate by. Anything but
 //! a 2xx (refused, timeout, 4xx, 5xx) is retried with exponential backoff.
+//!
+//! https:// receivers are reached over rustls (`crate::tls`): the Mozilla roots, and
+//! an entry's `ca_file` for a receiver with a certificate of its own. An untrusted
+//! certificate is a failed attempt like any other, logged with the reason.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use kontor_engine::webhooks::{AttemptOutcome, WebhookDelivery, WebhookEvent, Web
 use kontor_engine::Engine;
 
 use crate::config::Config;
+use crate::tls::{self, ClientSettings};
 
 /// How long the sender sleeps when nothing is due and nothing new was queued.
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -35,20 +40,40 @@ const STORE_BACKOFF: Duration = Duration::from_secs(1);
 /// The sender's part of the config file.
 #[derive(Debug, Clone)]
 pub struct WebhookSenderSettings {
-    /// Each endpoint's signing key (the secret's base64 part, decoded), by URL.
-    pub keys: HashMap<String, Vec<u8>>,
+    /// Each endpoint by URL: its signing key and the client that trusts its roots.
+    pub endpoints: HashMap<String, Endpoint>,
     pub retry: RetryPolicy,
 }
 
+/// One `[[webhooks]]` entry, ready to post to.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The secret's base64 part, decoded.
+    pub key: Vec<u8>,
+    /// rustls with the Mozilla roots and the entry's `ca_file`; pooled per endpoint.
+    pub client: reqwest::Client,
+}
+
 impl WebhookSenderSettings {
+    /// Reads each entry's CA file now, so that a wrong one stops the start naming it.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let mut keys = HashMap::new();
-        for endpoint in &config.webhooks {
-            keys.insert(endpoint.url.clone(), signing_key(&endpoint.secret)?);
+        let mut endpoints = HashMap::new();
+        for (index, endpoint) in config.webhooks.iter().enumerate() {
+            let settings = ClientSettings {
+                ca_file: (!endpoint.ca_file.as_os_str().is_empty())
+                    .then(|| endpoint.ca_file.clone()),
+                timeout: Some(REQUEST_TIMEOUT),
+                user_agent: Some(concat!("kontor-webhooks/", env!("CARGO_PKG_VERSION")).into()),
+                no_redirects: true,
+            };
+            let client = tls::http_client(&settings)
+                .map_err(|error| anyhow::anyhow!("webhooks[{index}].ca_file: {error}"))?;
+            let key = signing_key(&endpoint.secret)?;
+            endpoints.insert(endpoint.url.clone(), Endpoint { key, client });
         }
         let outbound = &config.outbound;
         Ok(WebhookSenderSettings {
-            keys,
+            endpoints,
             retry: RetryPolicy {
                 max_attempts: outbound.webhook_max_attempts,
                 base: chrono::Duration::milliseconds(i64::from(outbound.webhook_retry_base_ms)),
@@ -58,7 +83,8 @@ impl WebhookSenderSettings {
     }
 }
 
-/// Checks every `[[webhooks]]` entry: an http(s) URL, a `whsec_` secret, known events.
+/// Checks every `[[webhooks]]` entry: an http(s) URL, a `whsec_` secret, a CA file
+/// with certificates when one is named, known events.
 pub fn check_config(config: &Config) -> Result<(), String> {
     for (index, endpoint) in config.webhooks.iter().enumerate() {
         let name = format!("webhooks[{index}]");
@@ -72,6 +98,10 @@ pub fn check_config(config: &Config) -> Result<(), String> {
             }
         }
         signing_key(&endpoint.secret).map_err(|error| format!("{name}.secret: {error}"))?;
+        if !endpoint.ca_file.as_os_str().is_empty() {
+            tls::client_config(Some(&endpoint.ca_file))
+                .map_err(|error| format!("{name}.ca_file: {error}"))?;
+        }
         subscribed_events(&endpoint.events).map_err(|error| format!("{name}.events: {error}"))?;
     }
     Ok(())
@@ -143,18 +173,6 @@ pub async fn run(
     settings: WebhookSenderSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("kontor-webhooks/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "the webhook sender cannot start");
-            return;
-        }
-    };
     let settings = Arc::new(settings);
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     loop {
@@ -189,10 +207,9 @@ pub async fn run(
                 return;
             };
             let engine = engine.clone();
-            let client = client.clone();
             let settings = settings.clone();
             in_flight.spawn(async move {
-                deliver(&engine, &client, &settings, delivery).await;
+                deliver(&engine, &settings, delivery).await;
                 drop(permit);
             });
         }
@@ -221,12 +238,11 @@ async fn wait_for_work(engine: &Engine, signal_before: u64, stop: &mut watch::Re
 /// One attempt at one delivery, and its outcome written to the store.
 async fn deliver(
     engine: &Arc<Engine>,
-    client: &reqwest::Client,
     settings: &WebhookSenderSettings,
     delivery: WebhookDelivery,
 ) {
     let id = delivery.id;
-    let Some(key) = settings.keys.get(&delivery.url) else {
+    let Some(Endpoint { key, client }) = settings.endpoints.get(&delivery.url) else {
         let engine = engine.clone();
         let reason = format!("{} is no longer a configured webhook", delivery.url);
         tracing::warn!(id, url = %delivery.url, "webhook endpoint gone; delivery failed");
@@ -276,7 +292,7 @@ async fn deliver(
         }
         Err(error) => AttemptOutcome {
             status: None,
-            error: Some(describe(&error)),
+            error: Some(tls::describe(&error)),
             duration_ms,
         },
     };
@@ -294,18 +310,6 @@ async fn deliver(
         Ok(Err(error)) => tracing::error!(id, %error, "recording a webhook attempt failed"),
         Err(error) => tracing::error!(id, %error, "recording a webhook attempt failed"),
     }
-}
-
-/// A transport error with its causes, e.g. "connection refused".
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

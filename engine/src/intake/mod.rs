@@ -190,6 +190,7 @@ impl Engine {
             Ok(result)
         })
         .inspect(|result| self.counters().count_mail_in(result.outcome))
+        .inspect_err(|_| self.counters().count_mail_in_failed())
     }
 
     /// The quarantine, newest first.

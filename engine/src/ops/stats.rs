@@ -58,6 +58,9 @@ impl NoticeOutcome {
 #[derive(Debug, Default)]
 pub struct EngineCounters {
     mail_in: [AtomicU64; INTAKE_OUTCOMES.len()],
+    /// Intakes that stored nothing (the store refused: a full disk, a failing
+    /// flush); the door said "try later", so the message is still the sender's.
+    mail_in_failed: AtomicU64,
     notices: [AtomicU64; NoticeOutcome::ALL.len()],
 }
 
@@ -66,6 +69,10 @@ impl EngineCounters {
         if let Some(slot) = INTAKE_OUTCOMES.iter().position(|known| *known == outcome) {
             self.mail_in[slot].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub fn count_mail_in_failed(&self) {
+        self.mail_in_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count_notice(&self, outcome: NoticeOutcome) {
@@ -83,6 +90,8 @@ impl EngineCounters {
 pub struct OperationalStats {
     /// Messages taken in by outcome, every door together, since the start.
     pub mail_in: Vec<(&'static str, u64)>,
+    /// Intakes the store could not take since the start (every door together).
+    pub mail_in_failed: u64,
     /// Delivery attempts by outcome since the start.
     pub notice_outcomes: Vec<(&'static str, u64)>,
     /// Notices waiting for their first or next attempt.
@@ -143,6 +152,7 @@ impl Engine {
         };
         Ok(OperationalStats {
             mail_in,
+            mail_in_failed: load(&self.counters.mail_in_failed),
             notice_outcomes,
             outbox_pending,
             outbox_oldest_pending_seconds,
