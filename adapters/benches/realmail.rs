@@ -55,7 +55,9 @@ fn main() -> ExitCode {
             }
         },
         other => {
-            println!("realmail: KONTOR_REALMAIL_CORPUS is spamassassin or generated, not {other:?}");
+            println!(
+                "realmail: KONTOR_REALMAIL_CORPUS is spamassassin or generated, not {other:?}"
+            );
             return ExitCode::from(2);
         }
     };
@@ -209,8 +211,21 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for outcome in ["created", "appended", "reopened", "duplicate", "auto_reply", "bounce", "list", "loop", "rejected"] {
-        if let Some(n) = metric(&metrics, &format!("kontor_mail_in_total{{outcome=\"{outcome}\"}}")) {
+    for outcome in [
+        "created",
+        "appended",
+        "reopened",
+        "duplicate",
+        "auto_reply",
+        "bounce",
+        "list",
+        "loop",
+        "rejected",
+    ] {
+        if let Some(n) = metric(
+            &metrics,
+            &format!("kontor_mail_in_total{{outcome=\"{outcome}\"}}"),
+        ) {
             println!("realmail:   mail in {outcome}: {n}");
         }
     }
@@ -481,7 +496,9 @@ fn reply(reader: &mut BufReader<TcpStream>) -> Result<String, String> {
     let mut line = String::new();
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| format!("smtp: {e}"))?;
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| format!("smtp: {e}"))?;
         if n == 0 {
             return Err("the SMTP server closed the connection".into());
         }
@@ -573,13 +590,13 @@ fn spamassassin_corpus(cache: &Path) -> Result<Vec<Mail>, String> {
             let mut raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             // An mbox "From " line opens some files; it is no header.
             if raw.starts_with(b"From ") {
-                let end = raw.iter().position(|b| *b == b'\n').map_or(raw.len(), |p| p + 1);
+                let end = raw
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(raw.len(), |p| p + 1);
                 raw.drain(..end);
             }
-            Ok(Mail {
-                stream: i,
-                raw,
-            })
+            Ok(Mail { stream: i, raw })
         })
         .collect()
 }
@@ -606,20 +623,104 @@ impl Random {
 }
 
 const WORDS_EN: [&str; 48] = [
-    "the", "printer", "receipt", "register", "update", "since", "yesterday", "error", "again",
-    "please", "could", "you", "check", "invoice", "customer", "account", "login", "password",
-    "report", "monthly", "export", "fails", "with", "message", "after", "restart", "network",
-    "server", "backup", "license", "renewal", "order", "shipment", "delivery", "tracking",
-    "number", "screen", "frozen", "card", "terminal", "payment", "declined", "thanks", "for",
-    "quick", "help", "regards", "today",
+    "the",
+    "printer",
+    "receipt",
+    "register",
+    "update",
+    "since",
+    "yesterday",
+    "error",
+    "again",
+    "please",
+    "could",
+    "you",
+    "check",
+    "invoice",
+    "customer",
+    "account",
+    "login",
+    "password",
+    "report",
+    "monthly",
+    "export",
+    "fails",
+    "with",
+    "message",
+    "after",
+    "restart",
+    "network",
+    "server",
+    "backup",
+    "license",
+    "renewal",
+    "order",
+    "shipment",
+    "delivery",
+    "tracking",
+    "number",
+    "screen",
+    "frozen",
+    "card",
+    "terminal",
+    "payment",
+    "declined",
+    "thanks",
+    "for",
+    "quick",
+    "help",
+    "regards",
+    "today",
 ];
 const WORDS_DE: [&str; 48] = [
-    "der", "Bondrucker", "druckt", "seit", "dem", "Update", "keine", "Belege", "mehr", "Kasse",
-    "Neustart", "hat", "nicht", "geholfen", "Fehlermeldung", "lautet", "bitte", "prüfen", "Sie",
-    "Rechnung", "Kunde", "Konto", "Anmeldung", "Passwort", "Bericht", "monatlich", "Export",
-    "schlägt", "fehl", "nach", "Netzwerk", "Sicherung", "Lizenz", "Verlängerung", "Bestellung",
-    "Lieferung", "Sendungsnummer", "Bildschirm", "eingefroren", "Kartenterminal", "Zahlung",
-    "abgelehnt", "danke", "für", "schnelle", "Hilfe", "Grüße", "heute",
+    "der",
+    "Bondrucker",
+    "druckt",
+    "seit",
+    "dem",
+    "Update",
+    "keine",
+    "Belege",
+    "mehr",
+    "Kasse",
+    "Neustart",
+    "hat",
+    "nicht",
+    "geholfen",
+    "Fehlermeldung",
+    "lautet",
+    "bitte",
+    "prüfen",
+    "Sie",
+    "Rechnung",
+    "Kunde",
+    "Konto",
+    "Anmeldung",
+    "Passwort",
+    "Bericht",
+    "monatlich",
+    "Export",
+    "schlägt",
+    "fehl",
+    "nach",
+    "Netzwerk",
+    "Sicherung",
+    "Lizenz",
+    "Verlängerung",
+    "Bestellung",
+    "Lieferung",
+    "Sendungsnummer",
+    "Bildschirm",
+    "eingefroren",
+    "Kartenterminal",
+    "Zahlung",
+    "abgelehnt",
+    "danke",
+    "für",
+    "schnelle",
+    "Hilfe",
+    "Grüße",
+    "heute",
 ];
 
 fn sentence(random: &mut Random, german: bool) -> String {
@@ -673,7 +774,12 @@ fn html_of(text: &str) -> String {
     let mut out = String::from("<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"><style>p{margin:0}</style></head><body><div dir=\"ltr\">");
     for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
         out.push_str("<p style=\"font-family:Arial,sans-serif;font-size:10pt\">");
-        out.push_str(&paragraph.replace('&', "&amp;").replace('<', "&lt;").replace('\n', "<br>\n"));
+        out.push_str(
+            &paragraph
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('\n', "<br>\n"),
+        );
         out.push_str("</p>\n");
     }
     out.push_str("</div></body></html>\n");
@@ -742,7 +848,11 @@ fn generated_corpus(count: usize) -> Vec<Mail> {
                 stream: random.below(CLIENTS),
                 sender: format!("kunde{}@firma{}.example.org", n, n % 301),
                 name: format!("Kunde {n}"),
-                subject: sentence(&mut random, german).trim_end_matches('.').chars().take(60).collect(),
+                subject: sentence(&mut random, german)
+                    .trim_end_matches('.')
+                    .chars()
+                    .take(60)
+                    .collect(),
                 german,
                 last_id: String::new(),
                 references: Vec::new(),
@@ -753,7 +863,12 @@ fn generated_corpus(count: usize) -> Vec<Mail> {
         };
         let thread = &mut threads[thread_index];
         let mut text = new_text;
-        text.push_str(&format!("\n-- \n{}\nFirma {}\nTel. +49 30 {}\n", thread.name, thread.sender, 100_000 + i));
+        text.push_str(&format!(
+            "\n-- \n{}\nFirma {}\nTel. +49 30 {}\n",
+            thread.name,
+            thread.sender,
+            100_000 + i
+        ));
         let mut headers = String::new();
         for hop in 0..(2 + i % 4) {
             headers.push_str(&format!(
@@ -768,7 +883,11 @@ fn generated_corpus(count: usize) -> Vec<Mail> {
             base64_lines(&mut random, 180).trim().replace('\n', "\n\t")
         ));
         let subject = if reply {
-            format!("{} {}", if thread.german { "AW:" } else { "Re:" }, thread.subject)
+            format!(
+                "{} {}",
+                if thread.german { "AW:" } else { "Re:" },
+                thread.subject
+            )
         } else {
             thread.subject.clone()
         };
@@ -815,7 +934,11 @@ fn generated_corpus(count: usize) -> Vec<Mail> {
         } else {
             let (name, kind, size) = match random.below(3) {
                 0 => ("screenshot.png", "image/png", 3_000 + random.below(9_000)),
-                1 => ("rechnung.pdf", "application/pdf", 4_000 + random.below(12_000)),
+                1 => (
+                    "rechnung.pdf",
+                    "application/pdf",
+                    4_000 + random.below(12_000),
+                ),
                 _ => ("kasse.log", "text/plain", 1_000 + random.below(3_000)),
             };
             format!(
