@@ -685,6 +685,14 @@ mod tests {
                 "[security]\nlogin_link_minutes = 0\n",
                 "security.login_link_minutes",
             ),
+            (
+                "[store]\ncache_capacity_mb = 0\n",
+                "store.cache_capacity_mb",
+            ),
+            (
+                "[store]\ncache_capacity_mb = 1000000\n",
+                "store.cache_capacity_mb",
+            ),
         ] {
             let (_dir, path) = write(text);
             let error = Config::load(Some(&path), vec![]).unwrap_err().to_string();
