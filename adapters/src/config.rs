@@ -138,7 +138,7 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
-            index_interval_ms: 100,
+            index_interval_ms: 1000,
         }
     }
 }
