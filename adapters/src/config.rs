@@ -10,6 +10,9 @@ pub const CONFIG_ENV: &str = "KONTOR_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "config/kontor.toml";
 /// Relative to the working dir; when missing, `serve` uses the templates it ships.
 pub const DEFAULT_TEMPLATES_DIR: &str = "templates";
+/// sled needs some cache to work at all; more than 64 GiB is a typo.
+const MIN_CACHE_CAPACITY_MB: u64 = 4;
+const MAX_CACHE_CAPACITY_MB: u64 = 64 * 1024;
 /// `json` makes every log line one JSON object; read by the binary, not a config key.
 pub const LOG_FORMAT_ENV: &str = "KONTOR_LOG_FORMAT";
 
@@ -120,11 +123,16 @@ pub struct StoreConfig {
     /// Writes are refused (HTTP 507, SMTP 452) while the data dir's disk has less
     /// than this many MiB free; 0 turns the check off.
     pub min_free_mb: u64,
+    /// The most of the store sled keeps in memory, in MiB (its page cache).
+    pub cache_capacity_mb: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { min_free_mb: 256 }
+        StoreConfig {
+            min_free_mb: 256,
+            cache_capacity_mb: kontor_engine::store::sled_store::DEFAULT_CACHE_CAPACITY_MB,
+        }
     }
 }
 
@@ -138,7 +146,7 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         SearchConfig {
-            index_interval_ms: 100,
+            index_interval_ms: 1000,
         }
     }
 }
@@ -480,6 +488,13 @@ impl Config {
             )));
         }
         crate::outbound::webhooks::check_config(self).map_err(ConfigError::Invalid)?;
+        if !(MIN_CACHE_CAPACITY_MB..=MAX_CACHE_CAPACITY_MB).contains(&self.store.cache_capacity_mb)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "store.cache_capacity_mb must be from {MIN_CACHE_CAPACITY_MB} to {MAX_CACHE_CAPACITY_MB}, not {}",
+                self.store.cache_capacity_mb
+            )));
+        }
         if self.inbound.max_message_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "inbound.max_message_bytes must be above 0".into(),
@@ -677,6 +692,14 @@ mod tests {
             (
                 "[security]\nlogin_link_minutes = 0\n",
                 "security.login_link_minutes",
+            ),
+            (
+                "[store]\ncache_capacity_mb = 0\n",
+                "store.cache_capacity_mb",
+            ),
+            (
+                "[store]\ncache_capacity_mb = 1000000\n",
+                "store.cache_capacity_mb",
             ),
         ] {
             let (_dir, path) = write(text);

@@ -32,6 +32,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         reopen_days: config.inbound.reopen_days,
         max_per_sender_per_hour: config.inbound.max_per_sender_per_hour,
         min_free_bytes: config.store.min_free_mb.saturating_mul(1024 * 1024),
+        cache_capacity_bytes: config.store.cache_capacity_mb.saturating_mul(1024 * 1024),
         webhooks: crate::outbound::webhooks::subscriptions(config),
     }
 }

@@ -460,7 +460,9 @@ fn main() {
     }
     let queries = env_usize("SEARCH_BENCH_QUERIES", 1000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let index = SearchIndex::open(dir.path()).expect("open index");
+    // A bulk load, as `reindex` writes.
+    let index = SearchIndex::open_for(dir.path(), kontor_engine::search::IndexWriting::Bulk)
+        .expect("open index");
     let mut generator = Gen::new();
 
     println!("indexing {messages} messages in records of ~5 …");

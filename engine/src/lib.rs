@@ -72,6 +72,8 @@ pub struct EngineConfig {
     /// Writes are refused (`StoreError::Full`) while the data dir's disk has less
     /// than this free; 0 turns the check off.
     pub min_free_bytes: u64,
+    /// The most of the store sled keeps in memory (`[store] cache_capacity_mb`).
+    pub cache_capacity_bytes: u64,
     /// The `[[webhooks]]` endpoints: each change queues a delivery for every one
     /// subscribed to its event, in the change's transaction.
     pub webhooks: Vec<webhooks::WebhookSubscription>,
@@ -88,6 +90,7 @@ impl Default for EngineConfig {
             reopen_days: 30,
             max_per_sender_per_hour: 40,
             min_free_bytes: 256 * 1024 * 1024,
+            cache_capacity_bytes: store::sled_store::DEFAULT_CACHE_CAPACITY_MB * 1024 * 1024,
             webhooks: Vec::new(),
         }
     }
@@ -116,7 +119,13 @@ pub struct Engine {
 impl Engine {
     /// Opens the sled store in `data_dir` with the wall clock.
     pub fn open(data_dir: &Path, config: EngineConfig) -> Result<Self, EngineError> {
-        let store = SledStore::open(data_dir, config.min_free_bytes)?;
+        let store = SledStore::open(
+            data_dir,
+            store::sled_store::SledSettings {
+                min_free_bytes: config.min_free_bytes,
+                cache_capacity_bytes: config.cache_capacity_bytes,
+            },
+        )?;
         let keys = KeyRing::load_or_create(data_dir)?;
         let mut engine = Self::with_parts(Arc::new(store), Arc::new(SystemClock), keys, config);
         engine.data_dir = Some(data_dir.to_path_buf());

@@ -225,6 +225,27 @@ pub async fn run(engine: Arc<Engine>, settings: SenderSettings, mut stop: watch:
             wait_for_work(&engine, signal_before, &mut stop).await;
             continue;
         }
+        if let Transport::File(dir) = &transport {
+            let engine = engine.clone();
+            let dir = dir.clone();
+            let from = settings.from.clone();
+            let dkim = settings.dkim.clone();
+            let retry = settings.retry;
+            let written = tokio::task::spawn_blocking(move || {
+                deliver_files(&engine, &dir, &from, dkim.as_deref(), retry, due)
+            })
+            .await;
+            match written {
+                Ok(left) => unrecorded.extend(left),
+                Err(error) => tracing::error!(%error, "writing notices to files failed"),
+            }
+            if unrecorded.is_empty() {
+                backoff = STORE_BACKOFF_FIRST;
+            } else {
+                pause(&mut backoff, &mut stop).await;
+            }
+            continue;
+        }
         let mut in_flight = tokio::task::JoinSet::new();
         for row in due {
             let Ok(permit) = limit.clone().acquire_owned().await else {
@@ -394,6 +415,92 @@ pub async fn send(
     }
 }
 
+/// The file transport's group commit, like the store's: every due row's message is
+/// written under a temporary name, then one sync makes all of them durable, then
+/// they are renamed (so a reader of the directory never sees half a message) and the
+/// directory synced once, and only then are all rows marked sent, in one write. A
+/// notice is never recorded as sent before its file is on disk; a crash in between
+/// leaves its row pending, and it is written again. Returns the outcomes the store
+/// would not take.
+fn deliver_files(
+    engine: &Engine,
+    dir: &std::path::Path,
+    from: &Mailbox,
+    dkim: Option<&crate::dkim::DkimSigner>,
+    retry: RetryPolicy,
+    rows: Vec<OutboxRow>,
+) -> Vec<Unrecorded> {
+    let mut outcomes: Vec<Unrecorded> = Vec::new();
+    let mut written: Vec<WrittenNotice> = Vec::new();
+    for row in rows {
+        if let Ok(Some(bounce)) = engine.bounce_of(&row.to) {
+            let reason = format!("not sent: {} bounces ({})", row.to, bounce.reason);
+            if let Err(error) = engine.notice_suppressed(row.id, &reason) {
+                tracing::error!(id = row.id, %error, "recording a suppressed notice failed");
+            }
+            continue;
+        }
+        let mut message = match message::build(&row, from) {
+            Ok(message) => message,
+            Err(reason) => {
+                outcomes.push(Unrecorded {
+                    id: row.id,
+                    to: row.to.to_string(),
+                    attempt: Attempt::Refused(reason),
+                });
+                continue;
+            }
+        };
+        if let Some(signer) = dkim {
+            signer.sign(&mut message);
+        }
+        let path = dir.join(format!("{}.eml", row.id));
+        let temporary = path.with_extension("eml.tmp");
+        match std::fs::write(&temporary, message.formatted()) {
+            Ok(()) => written.push(WrittenNotice {
+                id: row.id,
+                to: row.to.to_string(),
+                temporary,
+                path,
+            }),
+            Err(error) => outcomes.push(Unrecorded {
+                id: row.id,
+                to: row.to.to_string(),
+                attempt: Attempt::Temporary(error.to_string()),
+            }),
+        }
+    }
+    match publish_durably(dir, &written) {
+        Ok(()) => {
+            let ids: Vec<u64> = written.iter().map(|notice| notice.id).collect();
+            if let Err(error) = engine.notices_sent(&ids) {
+                tracing::error!(%error, notices = ids.len(), "recording written notices failed; kept to record later");
+                return written
+                    .into_iter()
+                    .map(|notice| Unrecorded {
+                        id: notice.id,
+                        to: notice.to,
+                        attempt: Attempt::Accepted,
+                    })
+                    .chain(record_each(engine, outcomes, retry))
+                    .collect();
+            }
+        }
+        Err(error) => {
+            let reason = format!("writing to {}: {error}", dir.display());
+            outcomes.extend(written.into_iter().map(|notice| {
+                let _ = std::fs::remove_file(&notice.temporary);
+                Unrecorded {
+                    id: notice.id,
+                    to: notice.to,
+                    attempt: Attempt::Temporary(reason.clone()),
+                }
+            }));
+        }
+    }
+    record_each(engine, outcomes, retry).collect()
+}
+
 /// Writes a whole file under a temporary name and renames it, so a reader of the
 /// directory never sees half a message.
 fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -403,6 +510,67 @@ fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)
+}
+
+/// A notice's file, written but not yet synced or renamed.
+struct WrittenNotice {
+    id: u64,
+    to: String,
+    temporary: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+/// Syncs the written files' data, renames them into place and syncs the directory.
+fn publish_durably(dir: &std::path::Path, written: &[WrittenNotice]) -> std::io::Result<()> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let directory = std::fs::File::open(dir)?;
+    sync_files(&directory, written)?;
+    for notice in written {
+        std::fs::rename(&notice.temporary, &notice.path)?;
+    }
+    directory.sync_all()
+}
+
+/// One `syncfs` for the lot: per-file fsyncs cost a journal commit each.
+#[cfg(target_os = "linux")]
+fn sync_files(directory: &std::fs::File, _written: &[WrittenNotice]) -> std::io::Result<()> {
+    rustix::fs::syncfs(directory).map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_files(_directory: &std::fs::File, written: &[WrittenNotice]) -> std::io::Result<()> {
+    for notice in written {
+        std::fs::File::open(&notice.temporary)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Records outcomes one at a time (the rare ones: refusals, temporary failures);
+/// yields those the store would not take.
+fn record_each<'a>(
+    engine: &'a Engine,
+    outcomes: Vec<Unrecorded>,
+    retry: RetryPolicy,
+) -> impl Iterator<Item = Unrecorded> + 'a {
+    outcomes.into_iter().filter_map(move |unrecorded| {
+        let outcome = match &unrecorded.attempt {
+            Attempt::Accepted => engine.notice_sent(unrecorded.id),
+            Attempt::Temporary(reason) => engine
+                .notice_deferred(unrecorded.id, reason, retry)
+                .map(|_| ()),
+            Attempt::Permanent(reason) => engine.notice_failed(unrecorded.id, reason),
+            Attempt::Refused(reason) => engine.notice_refused(unrecorded.id, reason),
+        };
+        match outcome {
+            Ok(()) => None,
+            Err(error) => {
+                tracing::error!(id = unrecorded.id, %error, "recording a delivery outcome failed; kept to record later");
+                Some(unrecorded)
+            }
+        }
+    })
 }
 
 #[cfg(test)]

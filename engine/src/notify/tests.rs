@@ -32,7 +32,7 @@ fn fixture(max_auto: u32) -> Fixture {
     ));
     let mut config = EngineConfig::default();
     config.notify.max_auto_per_address_per_hour = max_auto;
-    let store = SledStore::open(dir.path(), 0).unwrap();
+    let store = SledStore::open(dir.path(), Default::default()).unwrap();
     let keys = KeyRing::load_or_create(dir.path()).unwrap();
     let mut engine = Engine::with_parts(Arc::new(store), clock.clone(), keys, config);
     engine.enable_notifications(EmailTemplates::shipped().unwrap());

@@ -10,11 +10,14 @@
 //! phrase into a bag of words in one field, so `"kein Papier"` would match
 //! any text with "Papier".
 
+use std::collections::HashMap;
 use std::mem;
+use std::sync::{Arc, Mutex};
 
+use frostem::Algorithm;
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer, TokenizerManager,
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer, Token,
+    TokenFilter, TokenStream, Tokenizer, TokenizerManager,
 };
 
 /// German: folded and German-stemmed.
@@ -41,7 +44,7 @@ fn german() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(GermanDigraphFolding)
-        .filter(Stemmer::new(Language::German))
+        .filter(CachedStemmer::new(Algorithm::German))
         .build()
 }
 
@@ -53,7 +56,7 @@ fn english() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_LEN))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(Stemmer::new(Language::English))
+        .filter(CachedStemmer::new(Algorithm::English))
         .build()
 }
 
@@ -64,6 +67,97 @@ fn names() -> TextAnalyzer {
         .filter(AsciiFoldingFilter)
         .filter(GermanDigraphFolding)
         .build()
+}
+
+/// Stems remembered per language before the memo starts afresh: a few MB, and far
+/// more distinct words than a helpdesk's mail uses in a day.
+const MAX_REMEMBERED_STEMS: usize = 100_000;
+
+/// The snowball stemmer (what tantivy's `Stemmer` filter runs), remembering each
+/// word's stem. Stemming was most of what indexing a message cost, and mail repeats
+/// its words: most tokens are then one lookup. The memo is shared by every clone of
+/// the analyser (each indexing thread and query gets one) and gives the same stems
+/// as the stemmer, so queries and the index still agree.
+#[derive(Clone)]
+pub(crate) struct CachedStemmer {
+    algorithm: Algorithm,
+    stems: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl CachedStemmer {
+    fn new(algorithm: Algorithm) -> Self {
+        CachedStemmer {
+            algorithm,
+            stems: Arc::default(),
+        }
+    }
+}
+
+impl TokenFilter for CachedStemmer {
+    type Tokenizer<T: Tokenizer> = CachedStemmerWrapper<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> CachedStemmerWrapper<T> {
+        CachedStemmerWrapper {
+            inner: tokenizer,
+            stemmer: self,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct CachedStemmerWrapper<T> {
+    inner: T,
+    stemmer: CachedStemmer,
+}
+
+impl<T: Tokenizer> Tokenizer for CachedStemmerWrapper<T> {
+    type TokenStream<'a> = CachedStemmerStream<'a, T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        CachedStemmerStream {
+            tail: self.inner.token_stream(text),
+            snowball: frostem::Stemmer::new(self.stemmer.algorithm),
+            stems: &self.stemmer.stems,
+        }
+    }
+}
+
+pub(crate) struct CachedStemmerStream<'a, T> {
+    tail: T,
+    snowball: frostem::Stemmer,
+    stems: &'a Mutex<HashMap<String, String>>,
+}
+
+impl<T: TokenStream> TokenStream for CachedStemmerStream<'_, T> {
+    fn advance(&mut self) -> bool {
+        if !self.tail.advance() {
+            return false;
+        }
+        let token = self.tail.token_mut();
+        let mut stems = self
+            .stems
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(stem) = stems.get(&token.text) {
+            token.text.clear();
+            token.text.push_str(stem);
+            return true;
+        }
+        let stem = self.snowball.stem(&token.text).into_owned();
+        if stems.len() >= MAX_REMEMBERED_STEMS {
+            stems.clear();
+        }
+        stems.insert(mem::replace(&mut token.text, stem.clone()), stem);
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.tail.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.tail.token_mut()
+    }
 }
 
 /// Folds the German transliterations "ae", "oe", "ue" to "a", "o", "u".
@@ -208,6 +302,35 @@ mod tests {
             analyze(TOKENIZER_DE, "Kassen"),
             analyze(TOKENIZER_DE, "kasse")
         );
+    }
+
+    #[test]
+    fn remembered_stems_are_the_stemmers_own() {
+        use tantivy::tokenizer::{Language, Stemmer};
+        // Words repeat, so the later ones are answered from the memo.
+        let text = "Kassen Drucker druckt Belege Rechnungen printers issues running Kassen printers issues";
+        let base = || {
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(MAX_TOKEN_LEN))
+                .filter(LowerCaser)
+                .filter(AsciiFoldingFilter)
+        };
+        let mut german = base()
+            .filter(GermanDigraphFolding)
+            .filter(Stemmer::new(Language::German))
+            .build();
+        let mut english = base().filter(Stemmer::new(Language::English)).build();
+        assert_eq!(analyze(TOKENIZER_DE, text), tokens(&mut german, text));
+        assert_eq!(analyze(TOKENIZER_EN, text), tokens(&mut english, text));
+    }
+
+    fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        out
     }
 
     #[test]

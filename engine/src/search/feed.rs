@@ -274,7 +274,7 @@ impl Engine {
         for spec in &specs {
             total += spec.all_ids(self.store.as_ref()).count() as u64;
         }
-        let index = SearchIndex::open(&fresh)?;
+        let index = SearchIndex::open_for(&fresh, super::IndexWriting::Bulk)?;
         let mut done = 0u64;
         progress(0, total);
         for spec in &specs {

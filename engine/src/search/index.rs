@@ -48,9 +48,28 @@ use super::{
     Hit, IndexDoc, RecordKind, SearchError, SearchQuery, SearchResults, Viewer, MAX_LIMIT,
 };
 
-/// Writer memory budget, shared by the indexing threads. Larger budgets mean
-/// fewer, larger segments on bulk (re)builds and so fewer merges.
-const WRITER_HEAP_BYTES: usize = 100_000_000;
+/// How the index is written: as the server feeds it, or rebuilt in bulk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexWriting {
+    /// The changelog feed: one indexing thread, so a commit makes one segment (two
+    /// threads split every small commit into two segments, which then merge), and
+    /// a budget that bounds what the process holds between commits.
+    Live,
+    /// `reindex`: every core and a large budget, for fewer, larger segments.
+    Bulk,
+}
+
+/// The live writer's memory budget: what it may hold between two commits before it
+/// writes a segment anyway.
+const LIVE_WRITER_HEAP_BYTES: usize = 32_000_000;
+/// `reindex`'s budget, shared by the indexing threads (tantivy picks as many as the
+/// cores, and fewer when each would get less than its minimum).
+const BULK_WRITER_HEAP_BYTES: usize = 100_000_000;
+
+/// Segments below this many documents are merged by size levels rather than all
+/// together: tantivy's default (10,000) puts every small segment of a live index
+/// in one level, so each merge rewrites everything merged before.
+const MIN_MERGE_LAYER_DOCS: u32 = 500;
 /// Subject hits must outrank history hits; BM25 on the short title already
 /// helps, the boost makes it dominate repeated mentions in a long history.
 const TITLE_BOOST: f32 = 4.0;
@@ -160,6 +179,11 @@ impl SearchIndex {
     /// an index of another schema version; the caller should then delete the
     /// directory and rebuild from the changelog.
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
+        Self::open_for(dir, IndexWriting::Live)
+    }
+
+    /// [`open`](Self::open), with the writer set up for `writing`.
+    pub fn open_for(dir: &Path, writing: IndexWriting) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir).map_err(TantivyError::from)?;
@@ -173,7 +197,13 @@ impl SearchIndex {
         // of the wall time.
         index.set_default_multithread_executor()?;
         let applied = parse_payload(index.load_metas()?.payload.as_deref())?;
-        let writer = index.writer(WRITER_HEAP_BYTES)?;
+        let writer: IndexWriter = match writing {
+            IndexWriting::Live => index.writer_with_num_threads(1, LIVE_WRITER_HEAP_BYTES)?,
+            IndexWriting::Bulk => index.writer(BULK_WRITER_HEAP_BYTES)?,
+        };
+        let mut merges = tantivy::indexer::LogMergePolicy::default();
+        merges.set_min_layer_size(MIN_MERGE_LAYER_DOCS);
+        writer.set_merge_policy(Box::new(merges));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

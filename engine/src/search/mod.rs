@@ -17,7 +17,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use index::SearchIndex;
+pub use index::{IndexWriting, SearchIndex};
 pub use query::{parse_query, ParsedQuery};
 
 /// The one record kind of the engine; the searchable ones are `RecordKind::RECORDS`.

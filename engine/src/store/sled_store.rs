@@ -9,6 +9,29 @@ use super::batch::{BatchBackend, Batcher, WriteSet};
 use super::{Pair, Store, StoreError, Tree, TxnWork, SCHEMA_VERSION};
 use crate::error::EngineError;
 
+/// How the sled store is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct SledSettings {
+    /// Writes are refused while the data dir's disk has less than this free (0: never).
+    pub min_free_bytes: u64,
+    /// The most sled keeps of the store in memory (its page cache). sled's own
+    /// default is 1 GiB, which a process serving mail grows into: what misses the
+    /// cache is read back from the OS's page cache, which the kernel can reclaim.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for SledSettings {
+    fn default() -> Self {
+        SledSettings {
+            min_free_bytes: 0,
+            cache_capacity_bytes: DEFAULT_CACHE_CAPACITY_MB * MB,
+        }
+    }
+}
+
+/// `[store] cache_capacity_mb` unless set.
+pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 32;
+
 /// The store in `<data_dir>/store`, locked against a second process by
 /// `<data_dir>/kontor.lock` for as long as this value lives.
 pub struct SledStore {
@@ -24,9 +47,8 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `data_dir`. Writes are refused once the disk
-    /// has less than `min_free_bytes` free (0: never).
-    pub fn open(data_dir: &Path, min_free_bytes: u64) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store in `data_dir`.
+    pub fn open(data_dir: &Path, settings: SledSettings) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|error| {
             StoreError::Backend(format!(
                 "cannot create data dir {}: {error}",
@@ -36,7 +58,7 @@ impl SledStore {
         let lock = take_lock(data_dir)?;
         let db = sled::Config::new()
             .path(data_dir.join("store"))
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(settings.cache_capacity_bytes)
             .open()
             .map_err(|error| backend_error(data_dir, error))?;
         let mut trees = Vec::with_capacity(Tree::ALL.len());
@@ -49,7 +71,7 @@ impl SledStore {
         let store = SledStore {
             db,
             data_dir: data_dir.to_path_buf(),
-            min_free_bytes,
+            min_free_bytes: settings.min_free_bytes,
             space: std::sync::Mutex::new(SpaceReading::default()),
             trees,
             batcher: Batcher::default(),

@@ -14,6 +14,14 @@
 /// dropped, trimmed. Windows Mail and iOS sprinkle such characters through
 /// dates ("‎10‎:‎12", "10:12 AM"), which would hide the time from the rules.
 pub(super) fn plain(line: &str) -> String {
+    // Most lines are ASCII without a star or a tab: nothing to replace. The rules
+    // ask for a line's plain form many times, so this path matters.
+    if line
+        .bytes()
+        .all(|b| b.is_ascii() && b != b'*' && b != b'\t')
+    {
+        return line.trim().to_string();
+    }
     let mut out = String::with_capacity(line.len());
     for c in line.chars() {
         match c {
