@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -16,28 +15,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Installs Chromium and its driver once per run when they are missing.
 fn ensure_installed() -> anyhow::Result<()> {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
-                return Ok(());
-            }
-            eprintln!("browser tests: installing Debian's chromium and chromium-driver with apt-get");
-            let status = Command::new("sh")
-                .args([
-                    "-c",
-                    "(apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null",
-                ])
-                .status()
-                .map_err(|error| error.to_string())?;
-            if status.success() {
-                Ok(())
-            } else {
-                Err("apt-get install chromium chromium-driver failed".into())
-            }
-        })
-        .clone()
-        .map_err(|error| anyhow!(error))
+    crate::tools::ensure(&crate::tools::CHROMIUM).map_err(|missing| anyhow!(missing))
 }
 
 /// Where the suite keeps its screenshots (and the README's copies come from).

@@ -32,22 +32,6 @@ fn dovecot_binary() -> PathBuf {
     PathBuf::from("/usr/sbin/dovecot")
 }
 
-/// Installs `dovecot-imapd` when it is missing (root and apt-get needed), once.
-fn ensure_installed() {
-    static CHECKED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    CHECKED.get_or_init(|| {
-        if dovecot_binary().exists() {
-            return;
-        }
-        eprintln!("dovecot is missing: installing dovecot-imapd with apt-get for the IMAP tests");
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "dovecot-imapd"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status();
-    });
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -57,11 +41,9 @@ fn free_port() -> u16 {
 
 impl Dovecot {
     pub async fn start() -> Dovecot {
-        ensure_installed();
-        assert!(
-            dovecot_binary().exists(),
-            "dovecot is not installed and could not be: apt-get install -y dovecot-imapd"
-        );
+        if let Err(missing) = crate::tools::ensure(&crate::tools::DOVECOT) {
+            panic!("{missing}");
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         // Mail belongs to `nobody` (Dovecot refuses root), who must reach it.

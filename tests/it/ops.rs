@@ -546,20 +546,8 @@ async fn the_admin_routes_refuse_anyone_without_the_servers_secret() {
 // DKIM
 
 fn ensure_dkimpy() {
-    static CHECKED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    CHECKED.get_or_init(|| {
-        let present = Command::new("python3")
-            .args(["-c", "import dkim, nacl"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !present {
-            eprintln!("ops: installing dkimpy and pynacl (pip) to verify DKIM signatures");
-            let _ = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "dkimpy", "pynacl"])
-                .status();
-        }
-    });
+    // A failure shows up as dkimpy's own error when it runs.
+    let _ = crate::tools::ensure(&crate::tools::DKIMPY);
 }
 
 /// Runs dkimpy on `message` with `record` as the only DNS answer.

@@ -4,6 +4,7 @@
 //! command on a fresh machine.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
@@ -28,6 +29,24 @@ pub const POPPLER: Tool = Tool {
     install: "(apt-get install -y -q poppler-utils || (apt-get update -q && apt-get install -y -q poppler-utils)) >/dev/null",
 };
 
+pub const DKIMPY: Tool = Tool {
+    name: "dkimpy and pynacl (pip), the independent DKIM verifier",
+    check: &["python3", "-c", "import dkim, nacl"],
+    install: "python3 -m pip install --quiet dkimpy pynacl",
+};
+
+pub const DOVECOT: Tool = Tool {
+    name: "dovecot-imapd (apt-get), the IMAP server the IMAP door fetches from",
+    check: &["test", "-x", "/usr/sbin/dovecot"],
+    install: "(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd)) >/dev/null",
+};
+
+pub const CHROMIUM: Tool = Tool {
+    name: "chromium and chromium-driver (apt-get), the browser the portal tests drive",
+    check: &["sh", "-c", "test -x /usr/bin/chromium && test -x /usr/bin/chromedriver"],
+    install: "(apt-get install -y -q chromium chromium-driver || (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null",
+};
+
 /// Makes sure `tool` is there, installing it once per run; the error says what
 /// is missing and how to get it by hand.
 pub fn ensure(tool: &Tool) -> Result<(), String> {
@@ -41,7 +60,9 @@ pub fn ensure(tool: &Tool) -> Result<(), String> {
             if succeeds(tool.check) {
                 return Ok(());
             }
-            eprintln!("test tools: installing {}", tool.name);
+            // Straight to stderr: the harness captures `eprintln!` of passing tests,
+            // and a newcomer waiting on an install should see why.
+            let _ = writeln!(std::io::stderr(), "test tools: installing {}", tool.name);
             let installed = Command::new("sh")
                 .args(["-c", tool.install])
                 .status()
