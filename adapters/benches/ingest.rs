@@ -19,6 +19,11 @@ use kontor_engine::{Engine, EngineConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The black-box suite's SMTP client, for its dot-stuffing: one copy of the rule.
+#[path = "../../tests/it/smtp_client.rs"]
+#[allow(dead_code)]
+mod smtp_client;
+
 const CONNECTIONS: usize = 8;
 const SUPPORT: &str = "support@support.example.com";
 
@@ -62,18 +67,6 @@ fn message(run: &str, stream: usize, i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-fn dot_stuffed(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + 8);
-    for line in raw.split_inclusive(|b| *b == b'\n') {
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-    }
-    out.extend_from_slice(b".\r\n");
-    out
-}
-
 async fn expect(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, code: &str) {
     let mut line = String::new();
     loop {
@@ -99,7 +92,7 @@ async fn smtp_client(address: std::net::SocketAddr, run: String, stream: usize, 
         .expect("write");
     expect(&mut reader, "250").await;
     for i in 0..count {
-        let body = dot_stuffed(&message(&run, stream, i));
+        let body = smtp_client::dot_stuff(&message(&run, stream, i));
         // PIPELINING: envelope and DATA in one write.
         write
             .write_all(format!("MAIL FROM:<bench@bench.example> BODY=8BITMIME\r\nRCPT TO:<{SUPPORT}>\r\nDATA\r\n").as_bytes())

@@ -29,6 +29,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+/// The black-box suite's SMTP client, for its dot-stuffing: one copy of the rule.
+#[path = "../../tests/it/smtp_client.rs"]
+#[allow(dead_code)]
+mod smtp_client;
+
 const CLIENTS: usize = 4;
 const SUPPORT: &str = "support@support.example.com";
 const CORPUS_URL: &str = "https://spamassassin.apache.org/old/publiccorpus/";
@@ -484,7 +489,7 @@ fn smtp_client(address: SocketAddr, stream: &[&[u8]]) -> Result<Vec<String>, Str
         expect(&mut reader, "250")?;
         expect(&mut reader, "250")?;
         expect(&mut reader, "354")?;
-        writer.write_all(&dot_stuffed(raw)).map_err(io)?;
+        writer.write_all(&smtp_client::dot_stuff(raw)).map_err(io)?;
         codes.push(reply(&mut reader)?);
     }
     writer.write_all(b"QUIT\r\n").map_err(io)?;
@@ -515,22 +520,6 @@ fn expect(reader: &mut BufReader<TcpStream>, code: &str) -> Result<(), String> {
     } else {
         Err(format!("expected {code}, got {got}"))
     }
-}
-
-/// CRLF line ends and dot-stuffing, ended by the lone dot: corpus files have bare LF.
-fn dot_stuffed(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40 + 8);
-    for line in raw.split_inclusive(|b| *b == b'\n') {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 /// Fetches (once) and reads the SpamAssassin corpus; every file is one message.
