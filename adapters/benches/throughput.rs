@@ -81,7 +81,24 @@ fn engine_run(total: usize, threads: usize) -> f64 {
     for worker in workers {
         worker.join().expect("worker");
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    print_batches(&engine);
+    rate
+}
+
+/// How the batched commit grouped the run: the throughput is about transactions
+/// per batch over the time of one batch, so these say why a figure moved.
+fn print_batches(engine: &Engine) {
+    let Some(commit) = engine.operational_stats().ok().and_then(|stats| stats.commit) else {
+        return;
+    };
+    let batches = commit.batch_transactions.count.max(1) as f64;
+    eprintln!(
+        "  {:.0} batches, {:.1} transactions each, {:.0} µs apply + flush each",
+        batches,
+        commit.batch_transactions.sum / batches,
+        commit.commit_seconds.sum / batches * 1e6
+    );
 }
 
 async fn http_run(total: usize, clients: usize, created: Created) -> f64 {
