@@ -89,7 +89,11 @@ fn engine_run(total: usize, threads: usize) -> f64 {
 /// How the batched commit grouped the run: the throughput is about transactions
 /// per batch over the time of one batch, so these say why a figure moved.
 fn print_batches(engine: &Engine) {
-    let Some(commit) = engine.operational_stats().ok().and_then(|stats| stats.commit) else {
+    let Some(commit) = engine
+        .operational_stats()
+        .ok()
+        .and_then(|stats| stats.commit)
+    else {
         return;
     };
     let batches = commit.batch_transactions.count.max(1) as f64;

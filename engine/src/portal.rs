@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 use crate::access::{decide, Action};
 use crate::error::EngineError;
 use crate::ids::{CompanyId, ContactId, StaffId, TicketId};
-use crate::intake::hooks;
 use crate::links::{LinkClaims, LinkRejected, LinkScope, LINK_PURPOSE};
 use crate::model::*;
 use crate::ops::attachments::NewAttachment;
@@ -567,49 +566,21 @@ impl Engine {
         let body = body.unwrap_or_default();
         let head = self.portal_head(viewer, record)?;
         let author = self.portal_author(viewer, &head);
-        let spec = crate::records::spec_of(record.kind)?;
         self.write(|tx| {
-            let mut reopened = false;
-            if record.kind == RecordKind::Ticket {
-                let ticket = load_ticket(tx, TicketId(record.id))?;
-                match ticket.status {
-                    TicketStatus::Done => {
-                        change_status(tx, ticket.id, TicketStatus::Backlog, author.clone())?;
-                        tx.append_history(
-                            record,
-                            author.clone(),
-                            Visibility::Public,
-                            EntryBody::Event(Event::Reopened),
-                        )?;
-                        reopened = true;
-                    }
-                    TicketStatus::WaitingOnCustomer => {
-                        change_status(tx, ticket.id, TicketStatus::InProgress, author.clone())?;
-                    }
-                    _ => {}
-                }
-            }
-            spec.touch(tx, record.id, None)?;
-            let attachments = crate::ops::attachments::store_all(tx, &message.attachments)?;
-            let entry = tx.append_history(
-                record,
-                author.clone(),
-                Visibility::Public,
-                EntryBody::Message {
-                    text: body.clone(),
-                    attachments,
-                    threaded_by: None,
-                },
-            )?;
-            if record.kind == RecordKind::Ticket {
-                let ticket = load_ticket(tx, TicketId(record.id))?;
-                if reopened {
-                    hooks::reopened(self, tx, &ticket, &entry)?;
-                } else {
-                    hooks::customer_replied(self, tx, &ticket, &entry)?;
-                }
-            }
-            Ok(entry)
+            let reply = crate::records::verbs::CustomerReply {
+                author: author.clone(),
+                text: &body,
+                attachments: &message.attachments,
+                threaded_by: None,
+                copied: Vec::new(),
+                // Writing on a closed record in the portal is the customer's choice.
+                reopen_within: None,
+            };
+            let (_, entry) = self.take_customer_reply(tx, record, reply)?;
+            entry.ok_or_else(|| EngineError::Conflict {
+                code: "illegal_transition",
+                message: format!("{} takes no reply", crate::records::display_id(record)),
+            })
         })
     }
 
@@ -727,15 +698,7 @@ impl Engine {
     fn page_of_link(&self, claims: &LinkClaims) -> Option<String> {
         match (claims.record.kind, claims.scope) {
             (_, LinkScope::Login) => Some("/portal".into()),
-            (RecordKind::Ticket, _) => {
-                let ticket = self.ticket(TicketId(claims.record.id)).ok()?;
-                Some(format!("/portal/tickets/{}", ticket.number))
-            }
-            (kind, _) => Some(format!(
-                "/portal/{}s/{}",
-                kind.as_str(),
-                crate::records::display_id(claims.record)
-            )),
+            _ => crate::records::portal_path(claims.record),
         }
     }
 }

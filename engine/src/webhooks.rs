@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::EngineError;
-use crate::model::{EntryBody, Event, HistoryEntry, RecordKind, RecordRef, Ticket};
+use crate::model::{EntryBody, HistoryEntry, RecordKind, RecordRef, Ticket};
 use crate::notify::{backoff, due_key};
 use crate::ops::outbox::RetryPolicy;
 use crate::ops::PageRequest;
@@ -89,22 +89,14 @@ impl WebhookEvent {
             .find(|event| event.as_str() == name)
     }
 
-    /// The event a history entry on `record` announces, if any.
+    /// The event a history entry on `record` announces, if any: a message on
+    /// every kind, other events as the record's kind says.
     fn of_entry(record: RecordRef, body: &EntryBody) -> Option<WebhookEvent> {
-        let event = match body {
-            EntryBody::Message { .. } => return Some(WebhookEvent::MessageCreated),
-            EntryBody::Event(event) => event,
-            _ => return None,
-        };
-        match (record.kind, event) {
-            (RecordKind::Ticket, Event::StatusChanged { .. }) => {
-                Some(WebhookEvent::TicketStatusChanged)
+        match body {
+            EntryBody::Message { .. } => Some(WebhookEvent::MessageCreated),
+            EntryBody::Event(event) => {
+                crate::records::spec(record.kind).and_then(|spec| spec.webhook_event(event))
             }
-            (RecordKind::Document, Event::Signed { .. }) => Some(WebhookEvent::DocumentSigned),
-            (RecordKind::Quote, Event::Accepted { .. }) => Some(WebhookEvent::QuoteAccepted),
-            (RecordKind::Quote, Event::Declined { .. }) => Some(WebhookEvent::QuoteDeclined),
-            (RecordKind::Order, Event::Cancelled { .. }) => Some(WebhookEvent::OrderCancelled),
-            (RecordKind::Invoice, Event::Paid) => Some(WebhookEvent::InvoicePaid),
             _ => None,
         }
     }
@@ -277,11 +269,12 @@ pub(crate) fn note_entry(noted: &mut Vec<NotedEvent>, entry: &HistoryEntry) {
     }
 }
 
-/// Notes that a record was created (called by `Tx::log`); only tickets announce it.
+/// Notes that a record was created (called by `Tx::log`), where its kind
+/// announces that.
 pub(crate) fn note_created(noted: &mut Vec<NotedEvent>, record: RecordRef) {
-    if record.kind == RecordKind::Ticket {
+    if let Some(event) = crate::records::spec(record.kind).and_then(|spec| spec.created_webhook()) {
         noted.push(NotedEvent {
-            event: WebhookEvent::TicketCreated,
+            event,
             record,
             entry: None,
         });

@@ -643,6 +643,26 @@ async fn replies_by_mail_thread_into_the_record_they_answer() {
             .count(),
         3
     );
+    // The quote's staff member hears of each reply, as of a ticket's, with the
+    // quote's reply address; the stranger's mail is no reply to the quote.
+    let heard = mails(&app, "staff_customer_replied", "sam@vendor.example").await;
+    let texts: Vec<&str> = heard
+        .iter()
+        .map(|mail| mail["text"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(heard.len(), 3, "{texts:?}");
+    for written in [
+        "Können wir die Einrichtung auf zwei Stunden kürzen?",
+        "Ich schließe mich an.",
+        "Noch eine Frage.",
+    ] {
+        assert!(
+            texts.iter().any(|text| text.contains(written)),
+            "{written} in {texts:?}"
+        );
+    }
+    assert!(texts.iter().all(|text| !text.contains("Ich will auch")));
+    assert!(heard.iter().all(|mail| mail["reply_to"] == reply_to));
 }
 
 async fn search_until(app: &TestApp, query: &str, expected: u64) -> Value {

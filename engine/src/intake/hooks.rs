@@ -1,4 +1,6 @@
-//! Where notifications attach to the mail intake. Each hook runs inside the
+//! Where notifications attach to the mail intake that are the intake's own (a
+//! reply's notices belong to its record's kind: `Engine::take_customer_reply`,
+//! shared with the portal). Each hook runs inside the
 //! intake's transaction, so a notice queued here commits with the change it
 //! announces (DESIGN.md invariant 2). Auto-replies, bounces, list mail and loops
 //! never reach a hook, so they never trigger mail.
@@ -63,28 +65,4 @@ fn answer_in_thread(tx: &mut Tx<'_>, id: u64, parent: &str) -> Result<(), Engine
     row.references.retain(|reference| reference != parent);
     row.references.push(parent.to_string());
     tx.put(Tree::Outbox, &key, &row)
-}
-
-/// A participant's mail was appended to `ticket` as `entry`: the assignee hears of it.
-pub(crate) fn customer_replied(
-    engine: &Engine,
-    tx: &mut Tx<'_>,
-    ticket: &Ticket,
-    entry: &HistoryEntry,
-) -> Result<(), EngineError> {
-    engine.notify_customer_replied(tx, ticket, &HistoryExcerpt::default(), text_of(entry))?;
-    Ok(())
-}
-
-/// A mail reopened the done `ticket` (now `backlog`); `entry` is its message. The
-/// requester is told, and the assignee hears of the reply.
-pub(crate) fn reopened(
-    engine: &Engine,
-    tx: &mut Tx<'_>,
-    ticket: &Ticket,
-    entry: &HistoryEntry,
-) -> Result<(), EngineError> {
-    engine.notify_reopened(tx, ticket, &HistoryExcerpt::default())?;
-    engine.notify_customer_replied(tx, ticket, &HistoryExcerpt::default(), text_of(entry))?;
-    Ok(())
 }

@@ -22,13 +22,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::EngineError;
 use crate::ids::{ContactId, QuarantineId, TicketId};
-use crate::model::{
-    Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket, TicketStatus, Visibility,
-};
-use crate::ops::tickets::{
-    change_status, load_ticket, requester_author, requester_of, save_ticket, TicketDraft,
-};
+use crate::model::{Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket, Visibility};
+use crate::ops::tickets::{load_ticket, requester_author, requester_of, save_ticket, TicketDraft};
 use crate::ops::{paginate, Page, PageRequest};
+use crate::records::ReplyEffect;
 use crate::store::codec::decode;
 use crate::store::tables::TICKETS;
 use crate::store::trees::key_of;
@@ -278,15 +275,7 @@ impl Engine {
         if let Some((record, rule)) = self.find_thread(tx, mail, &received.mail.envelope_to)? {
             let head = crate::records::head_of(tx, record)?;
             if is_participant(tx, &head, &mail.from)? {
-                // Tickets have a workflow a reply moves (reopen, waiting → in
-                // progress); every other kind takes the reply into its history.
-                if let Some(ticket) = TICKETS
-                    .get(tx, &TicketId(record.id))?
-                    .filter(|_| record.kind == crate::model::RecordKind::Ticket)
-                {
-                    return self.append_reply(tx, mail, ticket, rule);
-                }
-                return self.append_record_reply(tx, mail, &head, rule);
+                return self.append_reply(tx, mail, &head, rule);
             }
         }
         let (ticket, _) = self.open_ticket(tx, mail, None)?;
@@ -380,101 +369,47 @@ impl Engine {
 
     /// A participant's reply to a record other than a ticket: appended to its
     /// history, and its staff member told.
-    fn append_record_reply(
+    /// A participant's reply, into whatever record it threads to: the kind's
+    /// workflow moves (a ticket reopens within `reopen_days`, waiting → in
+    /// progress); one closed for longer opens a new ticket that continues it.
+    fn append_reply(
         &self,
         tx: &mut Tx<'_>,
         mail: &ParsedMail,
         head: &crate::records::RecordHead,
         rule: &'static str,
     ) -> Result<IntakeResult, EngineError> {
-        let author = author_of(tx, mail)?;
-        let spec = crate::records::spec_of(head.record.kind)?;
-        spec.touch(tx, head.record.id, None)?;
-        let attachments = crate::ops::attachments::store_all(tx, &mail.attachments)?;
-        tx.append_history(
-            head.record,
-            author,
-            Visibility::Public,
-            EntryBody::Message {
-                text: mail.new_text.clone(),
-                attachments,
-                threaded_by: Some(rule.to_string()),
-            },
-        )?;
-        if let Some(id) = &mail.message_id {
-            crate::threads::remember_message_id(tx, id, head.record)?;
-        }
-        Ok(IntakeResult {
-            outcome: IntakeOutcome::Appended,
-            ticket_id: None,
-            number: None,
-            quarantine_id: None,
-        })
-    }
-
-    /// A participant's reply: appended, and the status follows (waiting → in
-    /// progress, done → backlog within `reopen_days`, else a new linked ticket).
-    fn append_reply(
-        &self,
-        tx: &mut Tx<'_>,
-        mail: &ParsedMail,
-        ticket: Ticket,
-        rule: &'static str,
-    ) -> Result<IntakeResult, EngineError> {
-        let author = author_of(tx, mail)?;
-        let from_staff = matches!(author, Author::Staff { .. });
-        let mut outcome = IntakeOutcome::Appended;
-        if from_staff {
-            // Staff answering from their mail client: appended, no status change.
-        } else if ticket.status == TicketStatus::Done {
-            let done_at = ticket.done_at.unwrap_or(ticket.updated_at);
-            let window = Duration::days(i64::from(self.config().reopen_days));
-            if tx.now >= done_at + window {
-                let (new_ticket, _) = self.open_ticket(tx, mail, Some(&ticket))?;
+        let reply = crate::records::verbs::CustomerReply {
+            author: author_of(tx, mail)?,
+            text: &mail.new_text,
+            attachments: &mail.attachments,
+            threaded_by: Some(rule),
+            copied: mail
+                .copied
+                .iter()
+                .filter(|address| !self.is_our_address(address))
+                .cloned()
+                .collect(),
+            reopen_within: Some(Duration::days(i64::from(self.config().reopen_days))),
+        };
+        let outcome = match self.take_customer_reply(tx, head.record, reply)?.0 {
+            ReplyEffect::TooLate { continues } => {
+                let (new_ticket, _) = self.open_ticket(tx, mail, continues)?;
                 return Ok(with_ticket(IntakeOutcome::Created, &new_ticket));
             }
-            change_status(tx, ticket.id, TicketStatus::Backlog, author.clone())?;
-            tx.append_history(
-                RecordRef::ticket(ticket.id),
-                author.clone(),
-                Visibility::Public,
-                EntryBody::Event(Event::Reopened),
-            )?;
-            outcome = IntakeOutcome::Reopened;
-        } else if ticket.status == TicketStatus::WaitingOnCustomer {
-            change_status(tx, ticket.id, TicketStatus::InProgress, author.clone())?;
-        }
-        let mut current = load_ticket(tx, ticket.id)?;
-        for address in &mail.copied {
-            if !self.is_our_address(address)
-                && Some(address) != current.requester.email.as_ref()
-                && !current.participants.contains(address)
-            {
-                current.participants.push(address.clone());
-            }
-        }
-        current.updated_at = tx.now;
-        save_ticket(tx, &current)?;
-        let attachments = crate::ops::attachments::store_all(tx, &mail.attachments)?;
-        let entry = tx.append_history(
-            RecordRef::ticket(ticket.id),
-            author,
-            Visibility::Public,
-            EntryBody::Message {
-                text: mail.new_text.clone(),
-                attachments,
-                threaded_by: Some(rule.to_string()),
-            },
-        )?;
+            ReplyEffect::Reopened => IntakeOutcome::Reopened,
+            ReplyEffect::Appended => IntakeOutcome::Appended,
+        };
         if let Some(id) = &mail.message_id {
-            remember_message_id(tx, id, RecordRef::ticket(ticket.id))?;
+            remember_message_id(tx, id, head.record)?;
         }
-        if outcome == IntakeOutcome::Reopened {
-            hooks::reopened(self, tx, &current, &entry)?;
-        } else if !from_staff {
-            hooks::customer_replied(self, tx, &current, &entry)?;
-        }
-        Ok(with_ticket(outcome, &current))
+        Ok(IntakeResult {
+            outcome,
+            // Tickets are the kind with a number; a reply to another kind is in no ticket.
+            ticket_id: head.number.map(|_| TicketId(head.record.id)),
+            number: head.number,
+            quarantine_id: None,
+        })
     }
 
     /// Opens a ticket for the sender; `continues` is a done ticket this one
@@ -483,7 +418,7 @@ impl Engine {
         &self,
         tx: &mut Tx<'_>,
         mail: &ParsedMail,
-        continues: Option<&Ticket>,
+        continues: Option<TicketId>,
     ) -> Result<(Ticket, crate::model::HistoryEntry), EngineError> {
         let contact = contact_by_email(tx, &mail.from)?;
         let requester = requester_of(
@@ -518,13 +453,13 @@ impl Engine {
             assignee_id: None,
             attachments: mail.attachments.clone(),
             participants,
-            linked_ticket_id: continues.map(|t| t.id),
+            linked_ticket_id: continues,
             origin: None,
         };
         // The confirmation is the ticket_opened hook's: one place says what mail sends.
         let (ticket, entry) = self.insert_ticket(tx, &draft, false)?;
         if let Some(old) = continues {
-            let mut old = load_ticket(tx, old.id)?;
+            let mut old = load_ticket(tx, old)?;
             old.linked_ticket_id = Some(ticket.id);
             save_ticket(tx, &old)?;
             for (on, other) in [(&ticket, &old), (&old, &ticket)] {

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use super::text::fixture_tests::XorShift;
 use super::*;
+use crate::model::TicketStatus;
 use crate::EngineConfig;
 
 fn engine_with(dir: &std::path::Path, config: EngineConfig) -> Engine {

@@ -85,8 +85,8 @@ fn a_new_ticket_queues_its_confirmation_with_a_kept_message_id() {
     assert!(row.subject.starts_with("[#1] "), "{}", row.subject);
     assert!(row.text.contains("/l/k1."), "{}", row.text);
     assert_eq!(
-        f.engine.ticket_for_message_id(&row.message_id).unwrap(),
-        Some(ticket.id)
+        f.engine.record_for_message_id(&row.message_id).unwrap(),
+        Some(RecordRef::ticket(ticket.id))
     );
     assert_eq!(
         row.message_id,

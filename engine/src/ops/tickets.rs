@@ -440,14 +440,13 @@ impl Engine {
 pub use crate::threads::normalize_message_id;
 
 impl Engine {
-    /// The ticket whose thread holds `message_id`, if any.
-    pub fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<TicketId>, EngineError> {
+    /// The record whose thread holds `message_id`, if any.
+    pub fn record_for_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<RecordRef>, EngineError> {
         let key = normalize_message_id(message_id);
-        Ok(
-            crate::threads::record_of_message_id(&mut self.reader(), &key)?
-                .filter(|record| record.kind == RecordKind::Ticket)
-                .map(|record| TicketId(record.id)),
-        )
+        crate::threads::record_of_message_id(&mut self.reader(), &key)
     }
 }
 

@@ -150,6 +150,11 @@ impl RecordType for Document {
     const LINK_SCOPES: &'static [LinkScope] = &[LinkScope::View, LinkScope::Sign];
     const AUDIENCE: Audience = Audience::SignerAndManagers;
 
+    fn webhook_event(event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent> {
+        matches!(event, crate::model::Event::Signed { .. })
+            .then_some(crate::webhooks::WebhookEvent::DocumentSigned)
+    }
+
     fn head(&self) -> RecordHead {
         RecordHead {
             record: RecordRef {

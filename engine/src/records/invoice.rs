@@ -79,6 +79,11 @@ impl RecordType for Invoice {
     const LINK_SCOPES: &'static [LinkScope] = &[LinkScope::View];
     const AUDIENCE: Audience = Audience::Permission(|p| p.invoices);
 
+    fn webhook_event(event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent> {
+        matches!(event, crate::model::Event::Paid)
+            .then_some(crate::webhooks::WebhookEvent::InvoicePaid)
+    }
+
     fn head(&self) -> RecordHead {
         RecordHead {
             record: RecordRef {

@@ -125,6 +125,39 @@ impl IndexEntry {
     }
 }
 
+/// A reply from a record's people (by mail, or in the portal) while it is taken
+/// in, before it is appended to the history: what [`RecordType::take_reply`] sees.
+pub struct TakingReply<'a, 'b> {
+    pub(crate) tx: &'a mut crate::tx::Tx<'b>,
+    pub(crate) author: crate::model::Author,
+    /// Other addresses copied on the mail, ours left out.
+    pub(crate) copied: Vec<EmailAddress>,
+    /// How long after a record was closed a reply still reopens it; `None`: always
+    /// (the portal, where the customer chose to write on the closed record).
+    pub(crate) reopen_within: Option<chrono::Duration>,
+}
+
+impl TakingReply<'_, '_> {
+    /// A member of staff answering from their mail client: no workflow moves.
+    pub(crate) fn is_by_staff(&self) -> bool {
+        matches!(self.author, crate::model::Author::Staff { .. })
+    }
+}
+
+/// What taking a reply did to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyEffect {
+    /// Appended; the record's staff member hears of it.
+    Appended,
+    /// The record was closed and is open again: its person hears of that too.
+    Reopened,
+    /// Closed longer than `reopen_within`: the reply is not appended; it opens a
+    /// new ticket, linked to the ticket named here.
+    TooLate {
+        continues: Option<crate::ids::TicketId>,
+    },
+}
+
 /// A record kind. Implemented once per kind, next to its operations.
 pub trait RecordType: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const KIND: RecordKind;
@@ -146,6 +179,32 @@ pub trait RecordType: Serialize + DeserializeOwned + Clone + Send + Sync + 'stat
 
     /// Moves `updated_at` (every change) and, when given, the assignee.
     fn touch(&mut self, at: DateTime<Utc>, assignee: Option<StaffId>);
+
+    /// What a reply from the record's people does to it before it is appended.
+    /// Most kinds only move `updated_at`; a ticket's workflow moves (`ticket.rs`).
+    fn take_reply(reply: &mut TakingReply<'_, '_>, id: u64) -> Result<ReplyEffect, EngineError> {
+        touch_saved::<Self>(reply.tx, id, None)?;
+        Ok(ReplyEffect::Appended)
+    }
+
+    /// The webhook event its creation announces, if any.
+    const CREATED_WEBHOOK: Option<crate::webhooks::WebhookEvent> = None;
+
+    /// The webhook event an event in its history announces, if any (a message
+    /// announces `message.created` on every kind).
+    fn webhook_event(event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent> {
+        let _ = event;
+        None
+    }
+
+    /// Its page in the portal: `/portal/<kind>s/<prefixed id>`.
+    fn portal_path(id: u64) -> String {
+        let record = RecordRef {
+            kind: Self::KIND,
+            id,
+        };
+        format!("/portal/{}s/{}", Self::KIND.as_str(), display_id(record))
+    }
 
     /// Text beyond the title that search finds the record by (lines, modules, …).
     fn search_text(&self) -> Vec<String> {
@@ -231,6 +290,22 @@ pub fn save<R: RecordType>(
     record.write_indexes(old, writer)
 }
 
+/// Moves a stored record's `updated_at` (and, when given, its assignee), and logs
+/// the change.
+pub(crate) fn touch_saved<R: RecordType>(
+    tx: &mut crate::tx::Tx<'_>,
+    id: u64,
+    assignee: Option<StaffId>,
+) -> Result<RecordHead, EngineError> {
+    let old: R = require(tx, id)?;
+    let mut record = old.clone();
+    record.touch(tx.now, assignee);
+    save(tx, Some(&old), &record)?;
+    let head = record.head();
+    tx.log(head.record, crate::model::ChangeOp::Updated)?;
+    Ok(head)
+}
+
 /// The id of the record of `kind` holding unique `value`, if any.
 pub fn find_unique(
     reader: &mut dyn Reader,
@@ -263,6 +338,12 @@ pub fn ids_in_index<'a>(
             })
         })
     }))
+}
+
+/// The page of a record in the portal (`/portal/tickets/42`, `/portal/quotes/qt_7`);
+/// `None` for companies, which have none.
+pub fn portal_path(record: RecordRef) -> Option<String> {
+    spec(record.kind).map(|spec| spec.portal_path(record.id))
 }
 
 /// The prefixed id (`qt_12`) of a record, as the API shows it.
@@ -329,7 +410,26 @@ pub(crate) trait KindSpec: Sync {
         id: u64,
         assignee: Option<StaffId>,
     ) -> Result<RecordHead, EngineError>;
+    /// [`RecordType::take_reply`].
+    fn take_reply(
+        &self,
+        reply: &mut TakingReply<'_, '_>,
+        id: u64,
+    ) -> Result<ReplyEffect, EngineError>;
+    /// Tells the record's staff member of a customer's reply `text` (and its person,
+    /// when the reply reopened it).
+    fn notify_reply(
+        &self,
+        engine: &crate::Engine,
+        tx: &mut crate::tx::Tx<'_>,
+        id: u64,
+        effect: ReplyEffect,
+        text: &str,
+    ) -> Result<(), EngineError>;
     fn search_text(&self, reader: &mut dyn Reader, id: u64) -> Result<Vec<String>, EngineError>;
+    fn created_webhook(&self) -> Option<crate::webhooks::WebhookEvent>;
+    fn webhook_event(&self, event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent>;
+    fn portal_path(&self, id: u64) -> String;
     fn notice_data(
         &self,
         reader: &mut dyn Reader,
@@ -387,13 +487,44 @@ impl<R: RecordType> KindSpec for Spec<R> {
         id: u64,
         assignee: Option<StaffId>,
     ) -> Result<RecordHead, EngineError> {
-        let old: R = require(tx, id)?;
-        let mut record = old.clone();
-        record.touch(tx.now, assignee);
-        save(tx, Some(&old), &record)?;
-        let head = record.head();
-        tx.log(head.record, crate::model::ChangeOp::Updated)?;
-        Ok(head)
+        touch_saved::<R>(tx, id, assignee)
+    }
+
+    fn take_reply(
+        &self,
+        reply: &mut TakingReply<'_, '_>,
+        id: u64,
+    ) -> Result<ReplyEffect, EngineError> {
+        R::take_reply(reply, id)
+    }
+
+    fn notify_reply(
+        &self,
+        engine: &crate::Engine,
+        tx: &mut crate::tx::Tx<'_>,
+        id: u64,
+        effect: ReplyEffect,
+        text: &str,
+    ) -> Result<(), EngineError> {
+        let record: R = require(tx, id)?;
+        let history = crate::notify::HistoryExcerpt::default();
+        if effect == ReplyEffect::Reopened {
+            engine.notify_reopened(tx, &record, &history)?;
+        }
+        engine.notify_customer_replied(tx, &record, &history, text)?;
+        Ok(())
+    }
+
+    fn created_webhook(&self) -> Option<crate::webhooks::WebhookEvent> {
+        R::CREATED_WEBHOOK
+    }
+
+    fn webhook_event(&self, event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent> {
+        R::webhook_event(event)
+    }
+
+    fn portal_path(&self, id: u64) -> String {
+        R::portal_path(id)
     }
 
     fn search_text(&self, reader: &mut dyn Reader, id: u64) -> Result<Vec<String>, EngineError> {

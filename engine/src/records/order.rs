@@ -77,6 +77,11 @@ impl RecordType for Order {
     const LINK_SCOPES: &'static [LinkScope] = &[LinkScope::View];
     const AUDIENCE: Audience = Audience::Permission(|p| p.orders);
 
+    fn webhook_event(event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent> {
+        matches!(event, crate::model::Event::Cancelled { .. })
+            .then_some(crate::webhooks::WebhookEvent::OrderCancelled)
+    }
+
     fn head(&self) -> RecordHead {
         RecordHead {
             record: RecordRef {

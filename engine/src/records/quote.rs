@@ -107,6 +107,18 @@ impl RecordType for Quote {
     const LINK_SCOPES: &'static [LinkScope] = &[LinkScope::View, LinkScope::Sign];
     const AUDIENCE: Audience = Audience::Permission(|p| p.quotes);
 
+    fn webhook_event(event: &crate::model::Event) -> Option<crate::webhooks::WebhookEvent> {
+        match event {
+            crate::model::Event::Accepted { .. } => {
+                Some(crate::webhooks::WebhookEvent::QuoteAccepted)
+            }
+            crate::model::Event::Declined { .. } => {
+                Some(crate::webhooks::WebhookEvent::QuoteDeclined)
+            }
+            _ => None,
+        }
+    }
+
     fn head(&self) -> RecordHead {
         RecordHead {
             record: RecordRef {

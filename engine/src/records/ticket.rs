@@ -4,14 +4,18 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{Audience, RecordHead, RecordType};
+use super::{Audience, RecordHead, RecordType, ReplyEffect, TakingReply};
 use crate::error::EngineError;
-use crate::ids::StaffId;
+use crate::ids::{StaffId, TicketId};
 use crate::links::LinkScope;
-use crate::model::{Locale, RecordKind, RecordRef, Ticket};
+use crate::model::{
+    EntryBody, Event, Locale, RecordKind, RecordRef, Ticket, TicketStatus, Visibility,
+};
+use crate::ops::tickets::{change_status, load_ticket, save_ticket};
 use crate::store::tables::Writer;
 use crate::store::trees::key_of;
 use crate::store::Tree;
+use crate::webhooks::WebhookEvent;
 
 impl RecordType for Ticket {
     const KIND: RecordKind = RecordKind::Ticket;
@@ -37,6 +41,17 @@ impl RecordType for Ticket {
 
     const MESSAGE_NOTICE: crate::model::NoticeKind = crate::model::NoticeKind::StaffMessage;
 
+    const CREATED_WEBHOOK: Option<WebhookEvent> = Some(WebhookEvent::TicketCreated);
+
+    fn webhook_event(event: &Event) -> Option<WebhookEvent> {
+        matches!(event, Event::StatusChanged { .. }).then_some(WebhookEvent::TicketStatusChanged)
+    }
+
+    /// A ticket's page is named by its number, which is its id.
+    fn portal_path(id: u64) -> String {
+        format!("/portal/tickets/{id}")
+    }
+
     fn status_code(&self) -> u8 {
         self.status.code()
     }
@@ -50,6 +65,53 @@ impl RecordType for Ticket {
         if assignee.is_some() {
             self.assignee_id = assignee;
         }
+    }
+
+    /// A customer's reply moves the workflow: waiting → in progress; done → backlog
+    /// with a `reopened` event, unless it was closed longer than the reopen window.
+    /// Addresses copied on the mail become participants.
+    fn take_reply(reply: &mut TakingReply<'_, '_>, id: u64) -> Result<ReplyEffect, EngineError> {
+        let id = TicketId(id);
+        let ticket = load_ticket(reply.tx, id)?;
+        let mut effect = ReplyEffect::Appended;
+        if !reply.is_by_staff() {
+            match ticket.status {
+                TicketStatus::Done => {
+                    let done_at = ticket.done_at.unwrap_or(ticket.updated_at);
+                    if reply
+                        .reopen_within
+                        .is_some_and(|window| reply.tx.now >= done_at + window)
+                    {
+                        return Ok(ReplyEffect::TooLate {
+                            continues: Some(id),
+                        });
+                    }
+                    change_status(reply.tx, id, TicketStatus::Backlog, reply.author.clone())?;
+                    reply.tx.append_history(
+                        RecordRef::ticket(id),
+                        reply.author.clone(),
+                        Visibility::Public,
+                        EntryBody::Event(Event::Reopened),
+                    )?;
+                    effect = ReplyEffect::Reopened;
+                }
+                TicketStatus::WaitingOnCustomer => {
+                    change_status(reply.tx, id, TicketStatus::InProgress, reply.author.clone())?;
+                }
+                _ => {}
+            }
+        }
+        let mut current = load_ticket(reply.tx, id)?;
+        for address in &reply.copied {
+            if Some(address) != current.requester.email.as_ref()
+                && !current.participants.contains(address)
+            {
+                current.participants.push(address.clone());
+            }
+        }
+        current.updated_at = reply.tx.now;
+        save_ticket(reply.tx, &current)?;
+        Ok(effect)
     }
 
     fn notice_data(&self, locale: Locale) -> Value {

@@ -285,3 +285,60 @@ pub(crate) fn staff_author(staff: &Staff) -> Author {
         email: staff.email.clone(),
     }
 }
+
+/// A reply of a record's people to take in: what they wrote and how it came.
+pub(crate) struct CustomerReply<'a> {
+    pub author: Author,
+    pub text: &'a str,
+    pub attachments: &'a [crate::ops::attachments::NewAttachment],
+    /// The mail rule that threaded it (`token`, `references`…); `None` in the portal.
+    pub threaded_by: Option<&'static str>,
+    /// Other addresses copied on the mail, ours left out.
+    pub copied: Vec<crate::validate::EmailAddress>,
+    /// [`super::TakingReply::reopen_within`].
+    pub reopen_within: Option<chrono::Duration>,
+}
+
+impl Engine {
+    /// Takes a reply into `record`, whatever its kind: the kind's workflow moves
+    /// ([`RecordType::take_reply`]), the message is appended, and the record's staff
+    /// member hears of it (its person too, when it reopened the record). Staff
+    /// writing from their mail client move nothing and are not notified of
+    /// themselves. A record closed too long ago to take it returns
+    /// [`super::ReplyEffect::TooLate`] with no entry.
+    pub(crate) fn take_customer_reply(
+        &self,
+        tx: &mut Tx<'_>,
+        record: RecordRef,
+        reply: CustomerReply<'_>,
+    ) -> Result<(super::ReplyEffect, Option<HistoryEntry>), EngineError> {
+        let spec = spec_of(record.kind)?;
+        let mut taking = super::TakingReply {
+            tx,
+            author: reply.author,
+            copied: reply.copied,
+            reopen_within: reply.reopen_within,
+        };
+        let effect = spec.take_reply(&mut taking, record.id)?;
+        if let super::ReplyEffect::TooLate { .. } = effect {
+            return Ok((effect, None));
+        }
+        let from_staff = taking.is_by_staff();
+        let author = taking.author;
+        let attachments = crate::ops::attachments::store_all(tx, reply.attachments)?;
+        let entry = tx.append_history(
+            record,
+            author,
+            Visibility::Public,
+            EntryBody::Message {
+                text: reply.text.to_string(),
+                attachments,
+                threaded_by: reply.threaded_by.map(str::to_string),
+            },
+        )?;
+        if !from_staff {
+            spec.notify_reply(self, tx, record.id, effect, reply.text)?;
+        }
+        Ok((effect, Some(entry)))
+    }
+}

@@ -36,14 +36,7 @@ pub fn iso(at: DateTime<Utc>) -> String {
 
 /// The page of a record.
 pub fn record_url_of(record: RecordRef) -> String {
-    match record.kind {
-        RecordKind::Ticket => format!("/portal/tickets/{}", record.id),
-        kind => format!(
-            "/portal/{}s/{}",
-            kind.as_str(),
-            kontor_engine::records::display_id(record)
-        ),
-    }
+    kontor_engine::records::portal_path(record).unwrap_or_else(|| "/portal".into())
 }
 
 /// Who wrote an entry, as the customer reads it.
