@@ -19,6 +19,9 @@
 //!
 //! `cargo bench -p kontor --bench realmail`; `KONTOR_REALMAIL_MESSAGES` caps the
 //! count, `KONTOR_REALMAIL_KEEP=1` keeps the data dir under `target/realmail/run`,
+//! `KONTOR_REALMAIL_DATA_DIR` runs the server on a store made beforehand (memory with
+//! 1,000,000 messages: `SEARCH_BENCH_STORE_DIR` of `cargo bench -p kontor-engine
+//! --bench search` makes one), which the corpus then goes into,
 //! and `KONTOR_REALMAIL_PERF=1` (or `=dwarf`, with call stacks) samples the server
 //! with `perf record` while the corpus goes through (into
 //! `target/realmail/perf.data`; `perf report --sort comm` splits it by thread).
@@ -100,7 +103,10 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
     }
-    let data_dir = run_dir.join("data");
+    // A store made beforehand (`SEARCH_BENCH_STORE_DIR` of the search bench holds
+    // 1,000,000 messages): the corpus goes on top of it, for memory at that size.
+    let given_store = std::env::var_os("KONTOR_REALMAIL_DATA_DIR").map(PathBuf::from);
+    let data_dir = given_store.clone().unwrap_or_else(|| run_dir.join("data"));
     let outbox_dir = run_dir.join("outbox");
     std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
     let config = run_dir.join("kontor.toml");
@@ -251,6 +257,16 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
     println!(
         "realmail: VmRSS: {rss_idle} idle before; {rss_after} after the corpus; {rss_rested} 10 s later (CPU meanwhile {cpu_idle:.2} s)"
     );
+    if given_store.is_some() {
+        println!(
+            "realmail: data dir {:.1} MiB, a store made beforehand with the corpus on top",
+            dir_bytes(&data_dir) as f64 / MIB
+        );
+        if std::env::var("KONTOR_REALMAIL_KEEP").is_err() {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
+        return Ok(());
+    }
     let store = dir_bytes(&data_dir.join("store"));
     let search = dir_bytes(&data_dir.join("search"));
     let data = dir_bytes(&data_dir);

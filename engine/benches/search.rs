@@ -354,10 +354,17 @@ fn reindex_from_store(messages: usize) {
     };
     use std::io::Write;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let engine = kontor_engine::Engine::open(dir.path(), kontor_engine::EngineConfig::default())
-        .expect("engine");
-    let dump_path = dir.path().join("dump.jsonl");
+    // SEARCH_BENCH_STORE_DIR keeps the store for a server to run on (the realmail
+    // bench measures memory on it): so it also gets what the engine would have
+    // written beside the records, the sequences, the chains' heads and the
+    // status index.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("SEARCH_BENCH_STORE_DIR").map(std::path::PathBuf::from);
+    let dir = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).expect("store dir");
+    let engine = kontor_engine::Engine::open(&dir, kontor_engine::EngineConfig::default())
+        .expect("engine (SEARCH_BENCH_STORE_DIR must be a new directory)");
+    let dump_path = temp.path().join("dump.jsonl");
     let mut dump = std::io::BufWriter::new(std::fs::File::create(&dump_path).expect("dump"));
     let mut generator = Gen::new();
     let mut done = 0usize;
@@ -430,6 +437,23 @@ fn reindex_from_store(messages: usize) {
                 serde_json::json!({"tree": "history", "key": hex::encode(key), "value": entry});
             writeln!(dump, "{line}").expect("write");
         }
+        let record = RecordRef::ticket(id);
+        let head = serde_json::json!({"hash": prev_hash, "entries": doc.entries.len()});
+        let line = serde_json::json!({"tree": "history_heads", "key": hex::encode(record.key_prefix()), "value": head});
+        writeln!(dump, "{line}").expect("write");
+        let mut status_key = vec![ticket.status.code()];
+        status_key.extend_from_slice(&id.key());
+        let line = serde_json::json!({"tree": "tickets_by_status", "key": hex::encode(status_key), "bytes": ""});
+        writeln!(dump, "{line}").expect("write");
+    }
+    use base64::Engine as _;
+    for (name, value) in [
+        ("seq.record_id", history_id + 1),
+        ("seq.ticket_number", number),
+    ] {
+        let bytes = base64::engine::general_purpose::STANDARD.encode(value.to_be_bytes());
+        let line = serde_json::json!({"tree": "meta", "key": hex::encode(name), "bytes": bytes});
+        writeln!(dump, "{line}").expect("write");
     }
     drop(dump);
     let started = Instant::now();
@@ -448,8 +472,11 @@ fn reindex_from_store(messages: usize) {
         "reindex from the store: {records} tickets, {done} messages in {:.1} s ({:.0} messages/s); index {:.0} MB",
         elapsed.as_secs_f64(),
         done as f64 / elapsed.as_secs_f64(),
-        dir_size(&dir.path().join("search")) as f64 / 1e6
+        dir_size(&dir.join("search")) as f64 / 1e6
     );
+    if let Some(kept) = kept {
+        println!("store kept in {}", kept.display());
+    }
 }
 
 fn main() {

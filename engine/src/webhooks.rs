@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::error::EngineError;
 use crate::model::{EntryBody, HistoryEntry, RecordKind, RecordRef, Ticket};
-use crate::notify::{backoff, due_key};
+use crate::notify::backoff;
 use crate::ops::outbox::RetryPolicy;
 use crate::ops::PageRequest;
 use crate::records::document::Document;
@@ -31,7 +31,7 @@ use crate::records::invoice::Invoice;
 use crate::records::order::Order;
 use crate::records::quote::Quote;
 use crate::records::subscription::Subscription;
-use crate::store::trees::trailing_u64;
+use crate::store::tables::{DueKey, RowId, WEBHOOKS, WEBHOOKS_DUE};
 use crate::store::Tree;
 use crate::tx::Tx;
 use crate::{Engine, Page};
@@ -322,8 +322,9 @@ pub(crate) fn queue_noted(
                 log: Vec::new(),
                 delivered_at: None,
             };
-            tx.put(Tree::Webhooks, &id.to_be_bytes(), &delivery)?;
-            tx.put_raw(Tree::WebhooksDue, &due_key(tx.now, id), &[])?;
+            WEBHOOKS.put(tx, &RowId(id), &delivery)?;
+            let due = DueKey::new(tx.now, id);
+            WEBHOOKS_DUE.insert(tx, &due)?;
             queued = true;
         }
     }
@@ -351,31 +352,14 @@ impl Engine {
     /// Pending deliveries whose next attempt is due, oldest first, at most `limit`.
     pub fn due_webhooks(&self, limit: usize) -> Result<Vec<WebhookDelivery>, EngineError> {
         let now = self.clock().now();
-        let now_key = (now.timestamp_millis().max(0) as u64).to_be_bytes();
-        let mut due = Vec::new();
-        for item in self.store.scan_prefix(Tree::WebhooksDue, &[], false) {
-            let (key, _) = item?;
-            let (Some(at), Some(id)) = (key.get(..8), trailing_u64(&key)) else {
-                continue;
-            };
-            if at > now_key.as_slice() {
-                break;
-            }
-            if let Some(delivery) = self.webhook_delivery(id)? {
-                if delivery.state == DeliveryState::Pending && delivery.next_attempt_at <= now {
-                    due.push(delivery);
-                    if due.len() == limit {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(due)
+        crate::ops::due_rows(self, WEBHOOKS_DUE, WEBHOOKS, limit, |delivery| {
+            delivery.state == DeliveryState::Pending && delivery.next_attempt_at <= now
+        })
     }
 
     /// One delivery by id.
     pub fn webhook_delivery(&self, id: u64) -> Result<Option<WebhookDelivery>, EngineError> {
-        self.read(Tree::Webhooks, &id.to_be_bytes())
+        WEBHOOKS.get(&mut self.reader(), &RowId(id))
     }
 
     /// Deliveries, newest first, optionally only those in `state`.
@@ -384,21 +368,12 @@ impl Engine {
         state: Option<DeliveryState>,
         request: PageRequest,
     ) -> Result<Page<WebhookDelivery>, EngineError> {
-        let rows = self
-            .store
-            .scan_prefix(Tree::Webhooks, &[], true)
-            .filter_map(|item| {
-                let row = item.map_err(EngineError::from).and_then(|(_, bytes)| {
-                    crate::store::codec::decode::<WebhookDelivery>(Tree::Webhooks, &bytes)
-                        .map_err(EngineError::from)
-                });
-                match row {
-                    Ok(row) if state.is_none_or(|wanted| row.state == wanted) => Some(Ok(row)),
-                    Ok(_) => None,
-                    Err(error) => Some(Err(error)),
-                }
-            });
-        crate::ops::paginate(rows, request, |row| Ok(Some(row)))
+        crate::ops::rows_page(
+            self,
+            WEBHOOKS,
+            |row| state.is_none_or(|wanted| row.state == wanted),
+            request,
+        )
     }
 
     /// The webhook sender's wake-up counter: it changes when a change queued a delivery.
@@ -415,15 +390,13 @@ impl Engine {
         policy: RetryPolicy,
     ) -> Result<DeliveryState, EngineError> {
         self.write(|tx| {
-            let Some(mut delivery) =
-                tx.get::<WebhookDelivery>(Tree::Webhooks, &id.to_be_bytes())?
-            else {
+            let Some(mut delivery) = WEBHOOKS.get(tx, &RowId(id))? else {
                 return Err(EngineError::not_found("webhook delivery", id));
             };
             if delivery.state != DeliveryState::Pending {
                 return Ok(delivery.state);
             }
-            tx.remove(Tree::WebhooksDue, &due_key(delivery.next_attempt_at, id))?;
+            WEBHOOKS_DUE.remove(tx, &DueKey::new(delivery.next_attempt_at, id))?;
             delivery.attempts += 1;
             delivery.log.push(DeliveryAttempt {
                 at: tx.now,
@@ -444,13 +417,9 @@ impl Engine {
             } else {
                 let wait: Duration = backoff(delivery.attempts, policy.base, policy.max);
                 delivery.next_attempt_at = tx.now + wait;
-                tx.put_raw(
-                    Tree::WebhooksDue,
-                    &due_key(delivery.next_attempt_at, id),
-                    &[],
-                )?;
+                WEBHOOKS_DUE.insert(tx, &DueKey::new(delivery.next_attempt_at, id))?;
             }
-            tx.put(Tree::Webhooks, &id.to_be_bytes(), &delivery)?;
+            WEBHOOKS.put(tx, &RowId(id), &delivery)?;
             Ok(delivery.state)
         })
     }
@@ -459,15 +428,13 @@ impl Engine {
     /// once the endpoint is back in the config).
     pub fn webhook_abandoned(&self, id: u64, reason: &str) -> Result<(), EngineError> {
         self.write(|tx| {
-            let Some(mut delivery) =
-                tx.get::<WebhookDelivery>(Tree::Webhooks, &id.to_be_bytes())?
-            else {
+            let Some(mut delivery) = WEBHOOKS.get(tx, &RowId(id))? else {
                 return Ok(());
             };
             if delivery.state != DeliveryState::Pending {
                 return Ok(());
             }
-            tx.remove(Tree::WebhooksDue, &due_key(delivery.next_attempt_at, id))?;
+            WEBHOOKS_DUE.remove(tx, &DueKey::new(delivery.next_attempt_at, id))?;
             delivery.state = DeliveryState::Failed;
             delivery.log.push(DeliveryAttempt {
                 at: tx.now,
@@ -475,7 +442,7 @@ impl Engine {
                 error: Some(reason.to_string()),
                 duration_ms: 0,
             });
-            tx.put(Tree::Webhooks, &id.to_be_bytes(), &delivery)
+            WEBHOOKS.put(tx, &RowId(id), &delivery)
         })
     }
 
@@ -483,21 +450,20 @@ impl Engine {
     /// `webhook-id` and payload.
     pub fn replay_webhook_delivery(&self, id: u64) -> Result<WebhookDelivery, EngineError> {
         let delivery = self.write(|tx| {
-            let Some(mut delivery) =
-                tx.get::<WebhookDelivery>(Tree::Webhooks, &id.to_be_bytes())?
-            else {
+            let Some(mut delivery) = WEBHOOKS.get(tx, &RowId(id))? else {
                 return Err(EngineError::not_found(
                     "webhook delivery",
                     format!("whd_{id}"),
                 ));
             };
             if delivery.state == DeliveryState::Pending {
-                tx.remove(Tree::WebhooksDue, &due_key(delivery.next_attempt_at, id))?;
+                WEBHOOKS_DUE.remove(tx, &DueKey::new(delivery.next_attempt_at, id))?;
             }
             delivery.state = DeliveryState::Pending;
             delivery.next_attempt_at = tx.now;
-            tx.put_raw(Tree::WebhooksDue, &due_key(tx.now, id), &[])?;
-            tx.put(Tree::Webhooks, &id.to_be_bytes(), &delivery)?;
+            let due = DueKey::new(tx.now, id);
+            WEBHOOKS_DUE.insert(tx, &due)?;
+            WEBHOOKS.put(tx, &RowId(id), &delivery)?;
             Ok(delivery)
         })?;
         self.webhook_signal.bump();

@@ -30,6 +30,7 @@ use crate::ids::{ContactId, StaffId, TicketId};
 use crate::links::{marker, LinkClaims, LinkScope};
 use crate::model::*;
 use crate::records::{RecordHead, RecordType};
+use crate::store::tables::{DueKey, RowId, OUTBOX, OUTBOX_DUE};
 use crate::store::tables::{CONTACTS, STAFF};
 use crate::store::trees::key_of;
 use crate::store::Tree;
@@ -458,8 +459,8 @@ impl Engine {
             last_error: None,
             finished_at: None,
         };
-        tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
-        tx.put_raw(Tree::OutboxDue, &due_key(row.next_attempt_at, id), &[])?;
+        OUTBOX.put(tx, &RowId(id), &row)?;
+        OUTBOX_DUE.insert(tx, &DueKey::new(row.next_attempt_at, id))?;
         if let Some(record) = queued.record {
             crate::threads::remember_message_id(tx, &queued.message_id, record)?;
         }
@@ -576,13 +577,6 @@ struct QueuedNotice<'a> {
     thread: Option<String>,
     reply_to: Option<String>,
     automatic: bool,
-}
-
-/// The key of a pending row in the due index: `next attempt (unix millis, u64 BE)
-/// ++ outbox id (u64 BE)`, so the sender reads only the rows that are due.
-pub(crate) fn due_key(at: chrono::DateTime<chrono::Utc>, id: u64) -> Vec<u8> {
-    let millis = at.timestamp_millis().max(0) as u64;
-    key_of(&[&millis.to_be_bytes(), &id.to_be_bytes()])
 }
 
 /// A wake-up counter the sender polls cheaply: bumped whenever a row is queued, so the

@@ -468,7 +468,10 @@ fn a_schema_1_due_index_is_migrated_at_open() {
             .write(|tx| {
                 tx.remove(
                     Tree::OutboxDue,
-                    &crate::ops::outbox::due_key(row.next_attempt_at, row.id),
+                    &crate::store::tables::TableKey::table_key(&crate::store::tables::DueKey {
+                        at: row.next_attempt_at,
+                        id: row.id,
+                    }),
                 )?;
                 tx.put_raw(Tree::OutboxDue, &row.id.to_be_bytes(), &[])?;
                 tx.put_raw(Tree::Meta, b"schema_version", &1u64.to_be_bytes())

@@ -14,6 +14,8 @@ pub mod transfer;
 pub mod verify;
 
 use crate::error::EngineError;
+use crate::store::tables::{DueKey, IndexTable, RowId, Table};
+use crate::Engine;
 
 /// The largest page a list answers.
 pub const MAX_PER_PAGE: u32 = 500;
@@ -85,6 +87,50 @@ impl<T> Page<T> {
             per_page: self.per_page,
         }
     }
+}
+
+/// The rows a due index names as due at `now`, oldest first, at most `limit`:
+/// the index is in time order, so rows deferred for later are not read at all.
+/// `still_due` checks the row itself (its state and next attempt).
+pub(crate) fn due_rows<V: serde::Serialize + serde::de::DeserializeOwned>(
+    engine: &Engine,
+    due: IndexTable<DueKey>,
+    rows: Table<RowId, V>,
+    limit: usize,
+    still_due: impl Fn(&V) -> bool,
+) -> Result<Vec<V>, EngineError> {
+    let now = DueKey::millis(engine.clock().now());
+    let mut found = Vec::new();
+    for key in due.keys(engine.store.as_ref()) {
+        let Some((at, id)) = DueKey::split(&key?) else {
+            continue;
+        };
+        if at > now {
+            break;
+        }
+        if let Some(row) = rows.get(&mut engine.reader(), &RowId(id))? {
+            if still_due(&row) {
+                found.push(row);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A page of a sequence-keyed tree's rows, newest first, those `keep` keeps.
+pub(crate) fn rows_page<V: serde::Serialize + serde::de::DeserializeOwned>(
+    engine: &Engine,
+    rows: Table<RowId, V>,
+    keep: impl Fn(&V) -> bool,
+    request: PageRequest,
+) -> Result<Page<V>, EngineError> {
+    let kept = rows
+        .values(engine.store.as_ref(), true)
+        .filter(|row| row.as_ref().map_or(true, &keep));
+    paginate(kept, request, |row| Ok(Some(row)))
 }
 
 /// Pages through an iterator of ids, counting all of them for `total` and loading

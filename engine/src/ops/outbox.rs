@@ -2,12 +2,13 @@
 //! A row marked `sent` is never handed out again, so once the SMTP server accepted a
 //! message and `notice_sent` returned, no restart sends it twice.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use crate::error::EngineError;
 use crate::model::{Author, EntryBody, Event, OutboxRow, OutboxState, Visibility};
 use crate::notify::backoff;
 use crate::ops::stats::NoticeOutcome;
+use crate::store::tables::{DueKey, RowId, OUTBOX, OUTBOX_DUE};
 use crate::store::trees::trailing_u64;
 use crate::store::Tree;
 use crate::tx::Tx;
@@ -37,26 +38,9 @@ impl Engine {
     /// outage leaves many) are not read at all.
     pub fn due_notices(&self, limit: usize) -> Result<Vec<OutboxRow>, EngineError> {
         let now = self.clock().now();
-        let now_key = due_millis(now);
-        let mut due = Vec::new();
-        for item in self.store.scan_prefix(Tree::OutboxDue, &[], false) {
-            let (key, _) = item?;
-            let (Some(at), Some(id)) = (key.get(..8), trailing_u64(&key)) else {
-                continue;
-            };
-            if at > now_key.as_slice() {
-                break;
-            }
-            if let Some(row) = self.read::<OutboxRow>(Tree::Outbox, &id.to_be_bytes())? {
-                if row.state == OutboxState::Pending && row.next_attempt_at <= now {
-                    due.push(row);
-                    if due.len() == limit {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(due)
+        crate::ops::due_rows(self, OUTBOX_DUE, OUTBOX, limit, |row| {
+            row.state == OutboxState::Pending && row.next_attempt_at <= now
+        })
     }
 
     /// Outbox rows, newest first, optionally only those in `state`.
@@ -65,26 +49,17 @@ impl Engine {
         state: Option<OutboxState>,
         request: crate::ops::PageRequest,
     ) -> Result<crate::Page<OutboxRow>, EngineError> {
-        let rows = self
-            .store
-            .scan_prefix(Tree::Outbox, &[], true)
-            .filter_map(|item| {
-                let row = item.map_err(EngineError::from).and_then(|(_, bytes)| {
-                    crate::store::codec::decode::<OutboxRow>(Tree::Outbox, &bytes)
-                        .map_err(EngineError::from)
-                });
-                match row {
-                    Ok(row) if state.is_none_or(|wanted| row.state == wanted) => Some(Ok(row)),
-                    Ok(_) => None,
-                    Err(error) => Some(Err(error)),
-                }
-            });
-        crate::ops::paginate(rows, request, |row| Ok(Some(row)))
+        crate::ops::rows_page(
+            self,
+            OUTBOX,
+            |row| state.is_none_or(|wanted| row.state == wanted),
+            request,
+        )
     }
 
     /// One outbox row by id.
     pub fn outbox_row(&self, id: u64) -> Result<Option<OutboxRow>, EngineError> {
-        self.read(Tree::Outbox, &id.to_be_bytes())
+        OUTBOX.get(&mut self.reader(), &RowId(id))
     }
 
     /// The outbox's wake-up counter: it changes when a transaction queued a notice.
@@ -133,7 +108,7 @@ impl Engine {
         policy: RetryPolicy,
     ) -> Result<Deferred, EngineError> {
         self.write(|tx| {
-            let Some(mut row) = tx.get::<OutboxRow>(Tree::Outbox, &id.to_be_bytes())? else {
+            let Some(mut row) = OUTBOX.get(tx, &RowId(id))? else {
                 return Ok(Deferred::GaveUp);
             };
             row.attempts += 1;
@@ -143,11 +118,11 @@ impl Engine {
                 return Ok(Deferred::GaveUp);
             }
             let wait = backoff(row.attempts, policy.base, policy.max);
-            tx.remove(Tree::OutboxDue, &due_key(row.next_attempt_at, id))?;
+            OUTBOX_DUE.remove(tx, &DueKey::new(row.next_attempt_at, id))?;
             row.next_attempt_at = tx.now + wait;
-            tx.put_raw(Tree::OutboxDue, &due_key(row.next_attempt_at, id), &[])?;
+            OUTBOX_DUE.insert(tx, &DueKey::new(row.next_attempt_at, id))?;
             row.last_error = Some(short(reason));
-            tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
+            OUTBOX.put(tx, &RowId(id), &row)?;
             Ok(Deferred::RetryIn(wait))
         })
         .inspect(|deferred| {
@@ -204,7 +179,7 @@ fn finish(
     state: OutboxState,
     reason: Option<&str>,
 ) -> Result<Option<OutboxRow>, EngineError> {
-    let Some(mut row) = tx.get::<OutboxRow>(Tree::Outbox, &id.to_be_bytes())? else {
+    let Some(mut row) = OUTBOX.get(tx, &RowId(id))? else {
         return Ok(None);
     };
     if row.state != OutboxState::Pending {
@@ -222,15 +197,9 @@ fn finish(
     if let Some(reason) = reason {
         row.last_error = Some(short(reason));
     }
-    tx.put(Tree::Outbox, &id.to_be_bytes(), &row)?;
-    tx.remove(Tree::OutboxDue, &due_key(row.next_attempt_at, id))?;
+    OUTBOX.put(tx, &RowId(id), &row)?;
+    OUTBOX_DUE.remove(tx, &DueKey::new(row.next_attempt_at, id))?;
     Ok(Some(row))
-}
-
-pub(crate) use crate::notify::due_key;
-
-fn due_millis(at: DateTime<Utc>) -> [u8; 8] {
-    (at.timestamp_millis().max(0) as u64).to_be_bytes()
 }
 
 impl Engine {
@@ -252,7 +221,7 @@ impl Engine {
                     };
                     if let Some(row) = tx.get::<OutboxRow>(Tree::Outbox, key)? {
                         if row.state == OutboxState::Pending {
-                            tx.put_raw(Tree::OutboxDue, &due_key(row.next_attempt_at, id), &[])?;
+                            OUTBOX_DUE.insert(tx, &DueKey::new(row.next_attempt_at, id))?;
                         }
                     }
                 }

@@ -60,6 +60,50 @@ impl TableKey for HistoryKey {
     }
 }
 
+/// A row of a sequence-keyed tree (a notice in the outbox, a webhook delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowId(pub u64);
+
+impl TableKey for RowId {
+    fn table_key(&self) -> Vec<u8> {
+        self.0.to_be_bytes().to_vec()
+    }
+}
+
+/// A pending row in a due index: when its next attempt is due (unix millis, u64
+/// BE), then its id (u64 BE), so a sender reads only the rows that are due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueKey {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub id: u64,
+}
+
+impl DueKey {
+    pub fn new(at: chrono::DateTime<chrono::Utc>, id: u64) -> Self {
+        DueKey { at, id }
+    }
+
+    /// The due time's part of a key: the keys at or before it are due.
+    pub fn millis(at: chrono::DateTime<chrono::Utc>) -> [u8; 8] {
+        (at.timestamp_millis().max(0) as u64).to_be_bytes()
+    }
+
+    /// The `(due millis, id)` a stored key holds; `None` for a key of another shape.
+    pub fn split(key: &[u8]) -> Option<([u8; 8], u64)> {
+        let at: [u8; 8] = key.get(..8)?.try_into().ok()?;
+        let id: [u8; 8] = key.get(8..16)?.try_into().ok()?;
+        (key.len() == 16).then_some((at, u64::from_be_bytes(id)))
+    }
+}
+
+impl TableKey for DueKey {
+    fn table_key(&self) -> Vec<u8> {
+        let mut key = Self::millis(self.at).to_vec();
+        key.extend_from_slice(&self.id.to_be_bytes());
+        key
+    }
+}
+
 /// Reads committed state (outside a transaction) or a transaction's view.
 pub trait Reader {
     fn read_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
@@ -125,6 +169,22 @@ impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
         writer.remove_raw(self.tree, &key.table_key())
     }
 
+    /// Every value, streamed from the committed state, in key order or reversed.
+    pub fn values<'a>(
+        &self,
+        store: &'a dyn Store,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<V, EngineError>> + 'a
+    where
+        V: 'a,
+    {
+        let tree = self.tree;
+        store.scan_prefix(tree, &[], reverse).map(move |item| {
+            let (_, bytes) = item?;
+            Ok(decode(tree, &bytes)?)
+        })
+    }
+
     /// The values whose keys start with `prefix`, in key order.
     pub fn scan(&self, reader: &mut dyn Reader, prefix: &[u8]) -> Result<Vec<V>, EngineError> {
         reader
@@ -135,9 +195,57 @@ impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
     }
 }
 
+/// A tree of keys without values: an index, or the rows still due.
+pub struct IndexTable<K> {
+    pub tree: Tree,
+    _key: PhantomData<fn(&K)>,
+}
+
+impl<K> Clone for IndexTable<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for IndexTable<K> {}
+
+impl<K: TableKey> IndexTable<K> {
+    pub const fn new(tree: Tree) -> Self {
+        IndexTable {
+            tree,
+            _key: PhantomData,
+        }
+    }
+
+    pub fn contains(&self, reader: &mut dyn Reader, key: &K) -> Result<bool, EngineError> {
+        Ok(reader.read_raw(self.tree, &key.table_key())?.is_some())
+    }
+
+    pub fn insert(&self, writer: &mut dyn Writer, key: &K) -> Result<(), EngineError> {
+        writer.write_raw(self.tree, &key.table_key(), &[])
+    }
+
+    pub fn remove(&self, writer: &mut dyn Writer, key: &K) -> Result<(), EngineError> {
+        writer.remove_raw(self.tree, &key.table_key())
+    }
+
+    /// Every key, in order, streamed from the committed state.
+    pub fn keys<'a>(
+        &self,
+        store: &'a dyn Store,
+    ) -> impl Iterator<Item = Result<Vec<u8>, EngineError>> + 'a {
+        store
+            .scan_prefix(self.tree, &[], false)
+            .map(|item| item.map(|(key, _)| key).map_err(EngineError::from))
+    }
+}
+
 pub const COMPANIES: Table<CompanyId, Company> = Table::new(Tree::Companies);
 pub const CONTACTS: Table<ContactId, Contact> = Table::new(Tree::Contacts);
 pub const STAFF: Table<StaffId, Staff> = Table::new(Tree::Staff);
 pub const TICKETS: Table<TicketId, Ticket> = Table::new(Tree::Tickets);
 pub const HISTORY: Table<HistoryKey, HistoryEntry> = Table::new(Tree::History);
 pub const HISTORY_HEADS: Table<RecordRef, HistoryHead> = Table::new(Tree::HistoryHeads);
+pub const OUTBOX: Table<RowId, OutboxRow> = Table::new(Tree::Outbox);
+pub const OUTBOX_DUE: IndexTable<DueKey> = IndexTable::new(Tree::OutboxDue);
+pub const WEBHOOKS: Table<RowId, crate::webhooks::WebhookDelivery> = Table::new(Tree::Webhooks);
+pub const WEBHOOKS_DUE: IndexTable<DueKey> = IndexTable::new(Tree::WebhooksDue);
