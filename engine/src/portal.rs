@@ -27,6 +27,7 @@ use crate::ops::links::{scope_fits, LinkRefused};
 use crate::ops::tickets::{change_status, load_ticket, save_ticket, NewTicket, RequesterInput};
 use crate::ops::PageRequest;
 use crate::records::{RecordHead, RecordType};
+use crate::store::tables::{TicketList, TICKETS};
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::validate::EmailAddress;
@@ -308,41 +309,28 @@ impl Engine {
         status: Option<TicketStatus>,
         request: PageRequest,
     ) -> Result<Page<Ticket>, EngineError> {
-        let mut sources: Vec<(Tree, Vec<u8>)> = Vec::new();
+        type Ids<'a> = Box<dyn Iterator<Item = Result<TicketId, EngineError>> + 'a>;
+        let mut sources: Vec<Ids<'_>> = Vec::new();
+        let store = self.store.as_ref();
         if let Some(record) = viewer.session.record {
+            // A link's session sees the one ticket it was made for, if any.
             if record.kind == RecordKind::Ticket {
-                sources.push((Tree::Tickets, TicketId(record.id).key().to_vec()));
+                sources.push(Box::new(std::iter::once(Ok(TicketId(record.id)))));
             }
         } else if let (Some(contact), Some(company)) = (&viewer.contact, &viewer.company) {
             let scope = crate::access::contact_scope(contact, company);
-            sources.push((Tree::TicketsByContact, contact.id.key().to_vec()));
+            sources.push(Box::new(TicketList::Contact(contact.id).ids(store, true)));
             if scope.sees_company {
-                sources.push((Tree::TicketsByCompany, company.id.key().to_vec()));
+                sources.push(Box::new(TicketList::Company(company.id).ids(store, true)));
             }
             if scope.sees_reseller_customers {
                 for customer in self.reseller_customers(company.id)? {
-                    sources.push((Tree::TicketsByCompany, customer.key().to_vec()));
+                    sources.push(Box::new(TicketList::Company(customer).ids(store, true)));
                 }
             }
         }
-        let mut streams: Vec<std::iter::Peekable<_>> = sources
-            .iter()
-            .map(|(tree, prefix)| {
-                let tree = *tree;
-                self.store
-                    .scan_prefix(tree, prefix, true)
-                    .map(move |item| {
-                        let (key, _) = item?;
-                        trailing_u64(&key).ok_or_else(|| {
-                            EngineError::Store(crate::store::StoreError::Corrupt {
-                                tree: tree.name(),
-                                reason: "short key".into(),
-                            })
-                        })
-                    })
-                    .peekable()
-            })
-            .collect();
+        let mut streams: Vec<std::iter::Peekable<Ids<'_>>> =
+            sources.into_iter().map(Iterator::peekable).collect();
         // A k-way merge of newest-first id streams, each id once.
         let mut ids = Vec::new();
         let mut last = None;
@@ -350,8 +338,8 @@ impl Engine {
             let mut best: Option<(usize, u64)> = None;
             for (index, stream) in streams.iter_mut().enumerate() {
                 match stream.peek() {
-                    Some(Ok(id)) if best.is_none_or(|(_, top)| *id > top) => {
-                        best = Some((index, *id));
+                    Some(Ok(id)) if best.is_none_or(|(_, top)| id.0 > top) => {
+                        best = Some((index, id.0));
                     }
                     Some(Ok(_)) => {}
                     Some(Err(_)) => {
@@ -372,8 +360,7 @@ impl Engine {
         if let Some(status) = status {
             let mut kept = Vec::with_capacity(ids.len());
             for id in ids {
-                let key = key_of(&[&[status.code()], &id.key()]);
-                if self.store.get(Tree::TicketsByStatus, &key)?.is_some() {
+                if TicketList::Status(status).contains(&mut self.reader(), id)? {
                     kept.push(id);
                 }
             }
@@ -383,7 +370,7 @@ impl Engine {
         let skip = (request.page() as usize - 1) * request.per_page() as usize;
         let mut items = Vec::new();
         for id in ids.into_iter().skip(skip).take(request.per_page() as usize) {
-            if let Some(ticket) = self.read::<Ticket>(Tree::Tickets, &id.key())? {
+            if let Some(ticket) = TICKETS.get(&mut self.reader(), &id)? {
                 items.push(ticket);
             }
         }

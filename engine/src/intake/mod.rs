@@ -661,7 +661,7 @@ fn subject_tag_number(subject: &str) -> Option<u64> {
 
 /// Ticket ids are their numbers.
 fn ticket_by_number(tx: &mut Tx<'_>, number: u64) -> Result<Option<Ticket>, EngineError> {
-    tx.get(Tree::Tickets, &TicketId(number).key())
+    TICKETS.get(tx, &TicketId(number))
 }
 
 fn contact_by_email(tx: &mut Tx<'_>, email: &EmailAddress) -> Result<Option<Contact>, EngineError> {

@@ -10,6 +10,7 @@ use crate::model::{
     Author, EntryBody, Event, NoticeKind, RecordRef, Ticket, TicketStatus, Visibility,
 };
 use crate::ops::tickets::{change_status, load_ticket, save_ticket};
+use crate::store::tables::{TicketList, TICKETS};
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::Engine;
@@ -227,18 +228,12 @@ impl Engine {
             job: Job::AutoClose.name(),
             ..JobReport::default()
         };
-        let prefix = [TicketStatus::WaitingOnCustomer.code()];
-        let waiting: Vec<TicketId> = self
-            .store
-            .scan_prefix(Tree::TicketsByStatus, &prefix, false)
-            .map(|item| item.map(|(key, _)| trailing_u64(&key).map(TicketId)))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        let waiting: Vec<TicketId> = TicketList::Status(TicketStatus::WaitingOnCustomer)
+            .ids(self.store.as_ref(), false)
+            .collect::<Result<_, _>>()?;
         for id in waiting {
             report.examined += 1;
-            let Some(ticket) = self.read::<Ticket>(Tree::Tickets, &id.key())? else {
+            let Some(ticket) = TICKETS.get(&mut self.reader(), &id)? else {
                 continue;
             };
             let action = due(&ticket, settings, now);

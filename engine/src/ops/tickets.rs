@@ -6,7 +6,7 @@ use crate::error::{EngineError, FieldErrors};
 use crate::ids::{CompanyId, ContactId, StaffId, TicketId};
 use crate::model::*;
 use crate::notify::HistoryExcerpt;
-use crate::store::trees::{key_of, trailing_u64};
+use crate::store::tables::{relist_ticket, TicketList, TICKETS};
 use crate::store::Tree;
 use crate::tx::{counter, Tx};
 use crate::validate::{self, EmailAddress, TextError};
@@ -145,7 +145,8 @@ impl Engine {
     }
 
     pub fn ticket(&self, id: TicketId) -> Result<Ticket, EngineError> {
-        self.read(Tree::Tickets, &id.key())?
+        TICKETS
+            .get(&mut self.reader(), &id)?
             .ok_or_else(|| EngineError::not_found("ticket", id))
     }
 
@@ -160,15 +161,21 @@ impl Engine {
         filter: &TicketFilter,
         request: PageRequest,
     ) -> Result<Page<Ticket>, EngineError> {
-        // Walk the most selective index; check the other filters on the record.
-        let (tree, prefix): (Tree, Vec<u8>) = if let Some(contact) = filter.contact_id {
-            (Tree::TicketsByContact, contact.key().to_vec())
+        // Walk the most selective list; check the other filters on the record.
+        let list = if let Some(contact) = filter.contact_id {
+            Some(TicketList::Contact(contact))
         } else if let Some(company) = filter.company_id {
-            (Tree::TicketsByCompany, company.key().to_vec())
-        } else if let Some(status) = filter.status {
-            (Tree::TicketsByStatus, vec![status.code()])
+            Some(TicketList::Company(company))
         } else {
-            (Tree::Tickets, Vec::new())
+            filter.status.map(TicketList::Status)
+        };
+        let candidates: Box<dyn Iterator<Item = Result<TicketId, EngineError>>> = match list {
+            Some(list) => Box::new(list.ids(self.store.as_ref(), true)),
+            None => Box::new(TICKETS.keys(self.store.as_ref(), true).map(|key| {
+                key.and_then(|key| {
+                    TicketId::from_key(&key).ok_or_else(|| corrupt_key(Tree::Tickets))
+                })
+            })),
         };
         let needs_check = [
             filter.contact_id.is_some(),
@@ -179,27 +186,13 @@ impl Engine {
         .filter(|set| **set)
         .count()
             > 1;
-        let candidates = self.store.scan_prefix(tree, &prefix, true).map(|item| {
-            let (key, _) = item?;
-            let id = if tree == Tree::Tickets {
-                TicketId::from_key(&key)
-            } else {
-                trailing_u64(&key).map(TicketId)
-            };
-            id.ok_or_else(|| {
-                EngineError::Store(crate::store::StoreError::Corrupt {
-                    tree: tree.name(),
-                    reason: "short key".into(),
-                })
-            })
-        });
+        let mut reader = self.reader();
         if !needs_check {
-            return paginate(candidates, request, |id| {
-                self.read(Tree::Tickets, &id.key())
-            });
+            // Counted by id; only the page's tickets are read.
+            return paginate(candidates, request, |id| TICKETS.get(&mut reader, &id));
         }
         let matching = candidates.filter_map(|id| match id {
-            Ok(id) => match self.read::<Ticket>(Tree::Tickets, &id.key()) {
+            Ok(id) => match TICKETS.get(&mut reader, &id) {
                 Ok(Some(ticket)) if matches(filter, &ticket) => Some(Ok(ticket)),
                 Ok(_) => None,
                 Err(error) => Some(Err(error)),
@@ -392,8 +385,8 @@ impl Engine {
             waiting_since: None,
             reminded_at: None,
         };
-        tx.put(Tree::Tickets, &id.key(), &ticket)?;
-        index_ticket(tx, &ticket)?;
+        TICKETS.put(tx, &id, &ticket)?;
+        relist_ticket(tx, None, &ticket)?;
         tx.log(RecordRef::ticket(id), ChangeOp::Created)?;
         let attachments = super::attachments::store_all(tx, &draft.attachments)?;
         let entry = tx.append_history(
@@ -463,14 +456,15 @@ fn matches(filter: &TicketFilter, ticket: &Ticket) -> bool {
 pub(crate) use crate::records::verbs::staff_author;
 
 pub(crate) fn load_ticket(tx: &mut Tx<'_>, id: TicketId) -> Result<Ticket, EngineError> {
-    tx.get(Tree::Tickets, &id.key())?
+    TICKETS
+        .get(tx, &id)?
         .ok_or_else(|| EngineError::not_found("ticket", id))
 }
 
 /// Writes a changed ticket and logs the change. The status index is kept by
 /// [`change_status`], the only place a status changes.
 pub(crate) fn save_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), EngineError> {
-    tx.put(Tree::Tickets, &ticket.id.key(), ticket)?;
+    TICKETS.put(tx, &ticket.id, ticket)?;
     tx.log(RecordRef::ticket(ticket.id), ChangeOp::Updated)
 }
 
@@ -479,29 +473,6 @@ fn author_name_of(author: &Author) -> String {
         Author::Contact { name, .. } | Author::Staff { name, .. } => name.clone(),
         Author::System => String::new(),
     }
-}
-
-fn index_ticket(tx: &mut Tx<'_>, ticket: &Ticket) -> Result<(), EngineError> {
-    tx.put_raw(
-        Tree::TicketsByStatus,
-        &key_of(&[&[ticket.status.code()], &ticket.id.key()]),
-        &[],
-    )?;
-    if let Some(company) = ticket.company_id {
-        tx.put_raw(
-            Tree::TicketsByCompany,
-            &key_of(&[&company.key(), &ticket.id.key()]),
-            &[],
-        )?;
-    }
-    if let Some(contact) = ticket.requester.contact_id {
-        tx.put_raw(
-            Tree::TicketsByContact,
-            &key_of(&[&contact.key(), &ticket.id.key()]),
-            &[],
-        )?;
-    }
-    Ok(())
 }
 
 /// Moves a ticket to `to` with its history event; a no-op when it is there already.
@@ -516,12 +487,8 @@ pub(crate) fn change_status(
     if from == to {
         return Ok(ticket);
     }
-    tx.remove(Tree::TicketsByStatus, &key_of(&[&[from.code()], &id.key()]))?;
-    tx.put_raw(
-        Tree::TicketsByStatus,
-        &key_of(&[&[to.code()], &id.key()]),
-        &[],
-    )?;
+    TicketList::Status(from).remove(tx, id)?;
+    TicketList::Status(to).insert(tx, id)?;
     ticket.status = to;
     ticket.updated_at = tx.now;
     if to == TicketStatus::Done {
@@ -538,6 +505,13 @@ pub(crate) fn change_status(
         EntryBody::Event(Event::StatusChanged { from, to }),
     )?;
     Ok(ticket)
+}
+
+fn corrupt_key(tree: Tree) -> EngineError {
+    EngineError::Store(crate::store::StoreError::Corrupt {
+        tree: tree.name(),
+        reason: "short key".into(),
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use crate::model::{
 };
 use crate::ops::tickets::{change_status, load_ticket, save_ticket};
 use crate::store::tables::Writer;
-use crate::store::trees::key_of;
 use crate::store::Tree;
 use crate::webhooks::WebhookEvent;
 
@@ -132,36 +131,6 @@ impl RecordType for Ticket {
         old: Option<&Self>,
         writer: &mut dyn Writer,
     ) -> Result<(), EngineError> {
-        let keys = |ticket: &Ticket| {
-            let mut keys = vec![(
-                Tree::TicketsByStatus,
-                key_of(&[&[ticket.status.code()], &ticket.id.key()]),
-            )];
-            if let Some(company) = ticket.company_id {
-                keys.push((
-                    Tree::TicketsByCompany,
-                    key_of(&[&company.key(), &ticket.id.key()]),
-                ));
-            }
-            if let Some(contact) = ticket.requester.contact_id {
-                keys.push((
-                    Tree::TicketsByContact,
-                    key_of(&[&contact.key(), &ticket.id.key()]),
-                ));
-            }
-            keys
-        };
-        let new_keys = keys(self);
-        if let Some(old) = old {
-            for (tree, key) in keys(old) {
-                if !new_keys.contains(&(tree, key.clone())) {
-                    writer.remove_raw(tree, &key)?;
-                }
-            }
-        }
-        for (tree, key) in new_keys {
-            writer.write_raw(tree, &key, &[])?;
-        }
-        Ok(())
+        crate::store::tables::relist_ticket(writer, old, self)
     }
 }

@@ -169,6 +169,17 @@ impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
         writer.remove_raw(self.tree, &key.table_key())
     }
 
+    /// Every key, streamed from the committed state, in order or reversed.
+    pub fn keys<'a>(
+        &self,
+        store: &'a dyn Store,
+        reverse: bool,
+    ) -> impl Iterator<Item = Result<Vec<u8>, EngineError>> + 'a {
+        store
+            .scan_prefix(self.tree, &[], reverse)
+            .map(|item| item.map(|(key, _)| key).map_err(EngineError::from))
+    }
+
     /// Every value, streamed from the committed state, in key order or reversed.
     pub fn values<'a>(
         &self,
@@ -237,6 +248,100 @@ impl<K: TableKey> IndexTable<K> {
             .scan_prefix(self.tree, &[], false)
             .map(|item| item.map(|(key, _)| key).map_err(EngineError::from))
     }
+}
+
+/// A list a ticket is in: its own tree, whose keys are the list's value, then the
+/// ticket's id (its number), so a list is one range, newest last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketList {
+    Status(TicketStatus),
+    Company(CompanyId),
+    Contact(ContactId),
+}
+
+impl TicketList {
+    /// Every list `ticket` is in.
+    pub fn of(ticket: &Ticket) -> Vec<TicketList> {
+        let mut lists = vec![TicketList::Status(ticket.status)];
+        lists.extend(ticket.company_id.map(TicketList::Company));
+        lists.extend(ticket.requester.contact_id.map(TicketList::Contact));
+        lists
+    }
+
+    fn tree(&self) -> Tree {
+        match self {
+            TicketList::Status(_) => Tree::TicketsByStatus,
+            TicketList::Company(_) => Tree::TicketsByCompany,
+            TicketList::Contact(_) => Tree::TicketsByContact,
+        }
+    }
+
+    fn prefix(&self) -> Vec<u8> {
+        match self {
+            TicketList::Status(status) => vec![status.code()],
+            TicketList::Company(company) => company.key().to_vec(),
+            TicketList::Contact(contact) => contact.key().to_vec(),
+        }
+    }
+
+    fn key(&self, ticket: TicketId) -> Vec<u8> {
+        let mut key = self.prefix();
+        key.extend_from_slice(&ticket.key());
+        key
+    }
+
+    pub fn contains(&self, reader: &mut dyn Reader, ticket: TicketId) -> Result<bool, EngineError> {
+        Ok(reader.read_raw(self.tree(), &self.key(ticket))?.is_some())
+    }
+
+    pub fn insert(&self, writer: &mut dyn Writer, ticket: TicketId) -> Result<(), EngineError> {
+        writer.write_raw(self.tree(), &self.key(ticket), &[])
+    }
+
+    pub fn remove(&self, writer: &mut dyn Writer, ticket: TicketId) -> Result<(), EngineError> {
+        writer.remove_raw(self.tree(), &self.key(ticket))
+    }
+
+    /// The list's tickets, newest first (or oldest first), streamed from the
+    /// committed state.
+    pub fn ids<'a>(
+        &self,
+        store: &'a dyn Store,
+        newest_first: bool,
+    ) -> impl Iterator<Item = Result<TicketId, EngineError>> + 'a {
+        let tree = self.tree();
+        store
+            .scan_prefix(tree, &self.prefix(), newest_first)
+            .map(move |item| {
+                let (key, _) = item?;
+                super::trees::trailing_u64(&key)
+                    .map(TicketId)
+                    .ok_or_else(|| {
+                        EngineError::Store(super::StoreError::Corrupt {
+                            tree: tree.name(),
+                            reason: "short key".into(),
+                        })
+                    })
+            })
+    }
+}
+
+/// Replaces the lists `old` was in by those `new` is in.
+pub fn relist_ticket(
+    writer: &mut dyn Writer,
+    old: Option<&Ticket>,
+    new: &Ticket,
+) -> Result<(), EngineError> {
+    let lists = TicketList::of(new);
+    for list in old.map(TicketList::of).unwrap_or_default() {
+        if !lists.contains(&list) {
+            list.remove(writer, old.map_or(new.id, |old| old.id))?;
+        }
+    }
+    for list in lists {
+        list.insert(writer, new.id)?;
+    }
+    Ok(())
 }
 
 pub const COMPANIES: Table<CompanyId, Company> = Table::new(Tree::Companies);
