@@ -21,13 +21,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::EngineError;
-use crate::ids::{ContactId, QuarantineId, TicketId};
+use crate::ids::{QuarantineId, TicketId};
 use crate::model::{Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket, Visibility};
 use crate::ops::tickets::{load_ticket, requester_author, requester_of, save_ticket, TicketDraft};
 use crate::ops::{paginate, Page, PageRequest};
 use crate::records::ReplyEffect;
 use crate::store::codec::decode;
 use crate::store::tables::TICKETS;
+use crate::store::tables::{CONTACTS, CONTACT_BY_EMAIL, STAFF, STAFF_BY_EMAIL};
 use crate::store::trees::key_of;
 use crate::store::Tree;
 use crate::threads::remember_message_id;
@@ -665,23 +666,17 @@ fn ticket_by_number(tx: &mut Tx<'_>, number: u64) -> Result<Option<Ticket>, Engi
 }
 
 fn contact_by_email(tx: &mut Tx<'_>, email: &EmailAddress) -> Result<Option<Contact>, EngineError> {
-    let Some(id) = tx
-        .get_raw(Tree::ContactByEmail, email.as_str().as_bytes())?
-        .and_then(|bytes| ContactId::from_key(&bytes))
-    else {
+    let Some(id) = CONTACT_BY_EMAIL.get(tx, email)? else {
         return Ok(None);
     };
-    tx.get(Tree::Contacts, &id.key())
+    CONTACTS.get(tx, &id)
 }
 
 /// The history author of a mail: the staff member or contact with that address,
 /// else the name and address the mail gives.
 fn author_of(tx: &mut Tx<'_>, mail: &ParsedMail) -> Result<Author, EngineError> {
-    let staff_id = tx
-        .get_raw(Tree::StaffByEmail, mail.from.as_str().as_bytes())?
-        .and_then(|bytes| crate::ids::StaffId::from_key(&bytes));
-    if let Some(staff_id) = staff_id {
-        if let Some(staff) = tx.get::<crate::model::Staff>(Tree::Staff, &staff_id.key())? {
+    if let Some(staff_id) = STAFF_BY_EMAIL.get(tx, &mail.from)? {
+        if let Some(staff) = STAFF.get(tx, &staff_id)? {
             return Ok(crate::records::verbs::staff_author(&staff));
         }
     }
@@ -704,10 +699,7 @@ fn is_participant(
     if head.email.as_ref() == Some(from) || head.participants.contains(from) {
         return Ok(true);
     }
-    if tx
-        .get_raw(Tree::StaffByEmail, from.as_str().as_bytes())?
-        .is_some()
-    {
+    if STAFF_BY_EMAIL.get(tx, from)?.is_some() {
         return Ok(true);
     }
     let Some(contact) = contact_by_email(tx, from)? else {

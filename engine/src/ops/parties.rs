@@ -6,6 +6,7 @@ use crate::access::{self, Action};
 use crate::error::{EngineError, FieldErrors};
 use crate::ids::{CompanyId, ContactId, StaffId};
 use crate::model::*;
+use crate::store::tables::{COMPANY_BY_INSTANCE, CONTACT_BY_EMAIL, STAFF_BY_EMAIL};
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::validate::{self, EmailAddress};
@@ -88,10 +89,7 @@ impl Engine {
                 created_at: tx.now,
             };
             for instance in &company.onretail_instance_ids {
-                if tx
-                    .get_raw(Tree::CompanyByInstance, instance.as_bytes())?
-                    .is_some()
-                {
+                if COMPANY_BY_INSTANCE.get(tx, instance)?.is_some() {
                     return Err(EngineError::Taken {
                         code: "instance_taken",
                         field: "onretail_instance_ids",
@@ -100,7 +98,7 @@ impl Engine {
                         ),
                     });
                 }
-                tx.put_raw(Tree::CompanyByInstance, instance.as_bytes(), &id.key())?;
+                COMPANY_BY_INSTANCE.put(tx, instance, &id)?;
             }
             tx.put(Tree::Companies, &id.key(), &company)?;
             if let Some(reseller_id) = company.reseller_id {
@@ -165,14 +163,8 @@ impl Engine {
 
     /// The company that owns an onRetail instance.
     pub fn company_by_instance(&self, instance_id: &str) -> Result<Option<Company>, EngineError> {
-        match self
-            .store
-            .get(Tree::CompanyByInstance, instance_id.as_bytes())?
-        {
-            Some(bytes) => match CompanyId::from_key(&bytes) {
-                Some(id) => self.company(id).map(Some),
-                None => Ok(None),
-            },
+        match COMPANY_BY_INSTANCE.get(&mut self.reader(), instance_id)? {
+            Some(id) => self.company(id).map(Some),
             None => Ok(None),
         }
     }
@@ -204,10 +196,7 @@ impl Engine {
             EngineError::not_found_in_field("company", new.company_id, "company_id")
         })?;
         self.write(|tx| {
-            if tx
-                .get_raw(Tree::ContactByEmail, email.as_str().as_bytes())?
-                .is_some()
-            {
+            if CONTACT_BY_EMAIL.get(tx, &email)?.is_some() {
                 return Err(EngineError::Taken {
                     code: "email_taken",
                     field: "email",
@@ -226,7 +215,7 @@ impl Engine {
                 created_at: tx.now,
             };
             tx.put(Tree::Contacts, &id.key(), &contact)?;
-            tx.put_raw(Tree::ContactByEmail, email.as_str().as_bytes(), &id.key())?;
+            CONTACT_BY_EMAIL.put(tx, &email, &id)?;
             tx.put_raw(
                 Tree::ContactsByCompany,
                 &key_of(&[&new.company_id.key(), &id.key()]),
@@ -244,13 +233,7 @@ impl Engine {
 
     /// The contact with this address, compared case-insensitively.
     pub fn contact_by_email(&self, email: &EmailAddress) -> Result<Option<Contact>, EngineError> {
-        let Some(id) = self
-            .store
-            .get(Tree::ContactByEmail, email.as_str().as_bytes())?
-        else {
-            return Ok(None);
-        };
-        match ContactId::from_key(&id) {
+        match CONTACT_BY_EMAIL.get(&mut self.reader(), email)? {
             Some(id) => self.contact(id).map(Some),
             None => Ok(None),
         }
@@ -321,10 +304,7 @@ impl Engine {
             return Err(EngineError::invalid_field("email", "invalid", "is invalid"));
         };
         self.write(|tx| {
-            if tx
-                .get_raw(Tree::StaffByEmail, email.as_str().as_bytes())?
-                .is_some()
-            {
+            if STAFF_BY_EMAIL.get(tx, &email)?.is_some() {
                 return Err(EngineError::Taken {
                     code: "email_taken",
                     field: "email",
@@ -339,7 +319,7 @@ impl Engine {
                 created_at: tx.now,
             };
             tx.put(Tree::Staff, &id.key(), &staff)?;
-            tx.put_raw(Tree::StaffByEmail, email.as_str().as_bytes(), &id.key())?;
+            STAFF_BY_EMAIL.put(tx, &email, &id)?;
             Ok(staff)
         })
     }

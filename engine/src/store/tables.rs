@@ -28,6 +28,36 @@ macro_rules! id_keys {
         }
     )*};
 }
+/// An id stored as a lookup table's value (its 8-byte key).
+pub trait StoredId: TableKey + Sized {
+    fn from_stored(bytes: &[u8]) -> Option<Self>;
+}
+
+macro_rules! stored_ids {
+    ($($id:ty),*) => {$(
+        impl StoredId for $id {
+            fn from_stored(bytes: &[u8]) -> Option<Self> {
+                <$id>::from_key(bytes)
+            }
+        }
+    )*};
+}
+stored_ids!(CompanyId, ContactId, StaffId);
+
+/// An address as a key: lower case, as `EmailAddress` keeps it.
+impl TableKey for crate::validate::EmailAddress {
+    fn table_key(&self) -> Vec<u8> {
+        self.as_str().as_bytes().to_vec()
+    }
+}
+
+/// A text as a key (an onRetail instance id), as written.
+impl TableKey for str {
+    fn table_key(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
 id_keys!(
     CompanyId,
     ContactId,
@@ -206,6 +236,39 @@ impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
     }
 }
 
+/// A tree that finds an id by a value unique to it (an address, an onRetail
+/// instance): key `K`, value the id's 8 bytes.
+pub struct LookupTable<K: ?Sized, I> {
+    pub tree: Tree,
+    _types: PhantomData<fn(&K) -> I>,
+}
+
+impl<K: ?Sized, I> Clone for LookupTable<K, I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: ?Sized, I> Copy for LookupTable<K, I> {}
+
+impl<K: TableKey + ?Sized, I: StoredId> LookupTable<K, I> {
+    pub const fn new(tree: Tree) -> Self {
+        LookupTable {
+            tree,
+            _types: PhantomData,
+        }
+    }
+
+    pub fn get(&self, reader: &mut dyn Reader, key: &K) -> Result<Option<I>, EngineError> {
+        Ok(reader
+            .read_raw(self.tree, &key.table_key())?
+            .and_then(|bytes| I::from_stored(&bytes)))
+    }
+
+    pub fn put(&self, writer: &mut dyn Writer, key: &K, id: &I) -> Result<(), EngineError> {
+        writer.write_raw(self.tree, &key.table_key(), &id.table_key())
+    }
+}
+
 /// A tree of keys without values: an index, or the rows still due.
 pub struct IndexTable<K> {
     pub tree: Tree,
@@ -350,6 +413,12 @@ pub const STAFF: Table<StaffId, Staff> = Table::new(Tree::Staff);
 pub const TICKETS: Table<TicketId, Ticket> = Table::new(Tree::Tickets);
 pub const HISTORY: Table<HistoryKey, HistoryEntry> = Table::new(Tree::History);
 pub const HISTORY_HEADS: Table<RecordRef, HistoryHead> = Table::new(Tree::HistoryHeads);
+pub const CONTACT_BY_EMAIL: LookupTable<crate::validate::EmailAddress, ContactId> =
+    LookupTable::new(Tree::ContactByEmail);
+pub const STAFF_BY_EMAIL: LookupTable<crate::validate::EmailAddress, StaffId> =
+    LookupTable::new(Tree::StaffByEmail);
+pub const COMPANY_BY_INSTANCE: LookupTable<str, CompanyId> =
+    LookupTable::new(Tree::CompanyByInstance);
 pub const OUTBOX: Table<RowId, OutboxRow> = Table::new(Tree::Outbox);
 pub const OUTBOX_DUE: IndexTable<DueKey> = IndexTable::new(Tree::OutboxDue);
 pub const WEBHOOKS: Table<RowId, crate::webhooks::WebhookDelivery> = Table::new(Tree::Webhooks);
