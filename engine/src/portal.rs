@@ -28,6 +28,7 @@ use crate::ops::tickets::{change_status, load_ticket, save_ticket, NewTicket, Re
 use crate::ops::PageRequest;
 use crate::records::{RecordHead, RecordType};
 use crate::store::tables::{TicketList, TICKETS};
+use crate::store::tables::{COMPANIES, CONTACTS, STAFF};
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::validate::EmailAddress;
@@ -235,18 +236,18 @@ impl Engine {
             }
         }
         let contact = match session.contact_id {
-            Some(id) => self.read::<Contact>(Tree::Contacts, &id.key())?,
+            Some(id) => CONTACTS.get(&mut self.reader(), &id)?,
             None => None,
         };
         if session.record.is_none() && !contact.as_ref().is_some_and(|c| c.permissions.portal) {
             return Ok(None);
         }
         let company = match &contact {
-            Some(contact) => self.read::<Company>(Tree::Companies, &contact.company_id.key())?,
+            Some(contact) => COMPANIES.get(&mut self.reader(), &contact.company_id)?,
             None => None,
         };
         let reseller = match company.as_ref().and_then(|c| c.reseller_id) {
-            Some(id) => self.read::<Company>(Tree::Companies, &id.key())?,
+            Some(id) => COMPANIES.get(&mut self.reader(), &id)?,
             None => None,
         };
         let locale = contact
@@ -489,7 +490,7 @@ impl Engine {
             }
         }
         let assignee = match head.assignee_id {
-            Some(id) => self.read::<Staff>(Tree::Staff, &id.key())?.map(|s| s.name),
+            Some(id) => STAFF.get(&mut self.reader(), &id)?.map(|s| s.name),
             None => None,
         };
         Ok(RecordPage {
@@ -655,7 +656,7 @@ impl Engine {
 
     fn company_of(&self, id: Option<CompanyId>) -> Result<Option<Company>, EngineError> {
         match id {
-            Some(id) => self.read::<Company>(Tree::Companies, &id.key()),
+            Some(id) => COMPANIES.get(&mut self.reader(), &id),
             None => Ok(None),
         }
     }

@@ -9,6 +9,7 @@ use crate::ids::ContactId;
 use crate::links::{LinkClaims, LinkRejected, LinkScope};
 use crate::model::{Contact, NoticeKind, RecordKind, RecordRef, Ticket};
 use crate::notify::{link_epoch_in, HistoryExcerpt, Notice, Recipient};
+use crate::store::tables::CONTACTS;
 use crate::store::Tree;
 use crate::validate::EmailAddress;
 use crate::Engine;
@@ -141,15 +142,12 @@ impl Engine {
             };
             let data = spec.notice_data(tx, claims.record.id, self.config.default_locale)?;
             let recipient = match claims.contact_id.or(head.contact_id) {
-                Some(contact_id) => {
-                    tx.get::<Contact>(Tree::Contacts, &contact_id.key())?
-                        .map(|contact| Recipient {
-                            address: contact.email.clone(),
-                            name: Some(contact.name.clone()),
-                            locale: contact.locale,
-                            contact_id: Some(contact.id),
-                        })
-                }
+                Some(contact_id) => CONTACTS.get(tx, &contact_id)?.map(|contact| Recipient {
+                    address: contact.email.clone(),
+                    name: Some(contact.name.clone()),
+                    locale: contact.locale,
+                    contact_id: Some(contact.id),
+                }),
                 None => head.email.clone().map(|address| Recipient {
                     address,
                     name: head.name.clone(),

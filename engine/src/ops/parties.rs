@@ -6,6 +6,7 @@ use crate::access::{self, Action};
 use crate::error::{EngineError, FieldErrors};
 use crate::ids::{CompanyId, ContactId, StaffId};
 use crate::model::*;
+use crate::store::tables::{COMPANIES, CONTACTS, STAFF};
 use crate::store::tables::{COMPANY_BY_INSTANCE, CONTACT_BY_EMAIL, STAFF_BY_EMAIL};
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
@@ -100,7 +101,7 @@ impl Engine {
                 }
                 COMPANY_BY_INSTANCE.put(tx, instance, &id)?;
             }
-            tx.put(Tree::Companies, &id.key(), &company)?;
+            COMPANIES.put(tx, &id, &company)?;
             if let Some(reseller_id) = company.reseller_id {
                 tx.put_raw(
                     Tree::CompaniesByReseller,
@@ -170,7 +171,8 @@ impl Engine {
     }
 
     pub fn company(&self, id: CompanyId) -> Result<Company, EngineError> {
-        self.read(Tree::Companies, &id.key())?
+        COMPANIES
+            .get(&mut self.reader(), &id)?
             .ok_or_else(|| EngineError::not_found("company", id))
     }
 
@@ -214,7 +216,7 @@ impl Engine {
                 permissions: Permissions::initial(),
                 created_at: tx.now,
             };
-            tx.put(Tree::Contacts, &id.key(), &contact)?;
+            CONTACTS.put(tx, &id, &contact)?;
             CONTACT_BY_EMAIL.put(tx, &email, &id)?;
             tx.put_raw(
                 Tree::ContactsByCompany,
@@ -227,7 +229,8 @@ impl Engine {
     }
 
     pub fn contact(&self, id: ContactId) -> Result<Contact, EngineError> {
-        self.read(Tree::Contacts, &id.key())?
+        CONTACTS
+            .get(&mut self.reader(), &id)?
             .ok_or_else(|| EngineError::not_found("contact", id))
     }
 
@@ -271,7 +274,7 @@ impl Engine {
                 return Ok(contact);
             }
             contact.permissions = to;
-            tx.put(Tree::Contacts, &contact_id.key(), &contact)?;
+            CONTACTS.put(tx, &contact_id, &contact)?;
             tx.append_history(
                 RecordRef::company(contact.company_id),
                 Author::Contact {
@@ -318,14 +321,15 @@ impl Engine {
                 email: email.clone(),
                 created_at: tx.now,
             };
-            tx.put(Tree::Staff, &id.key(), &staff)?;
+            STAFF.put(tx, &id, &staff)?;
             STAFF_BY_EMAIL.put(tx, &email, &id)?;
             Ok(staff)
         })
     }
 
     pub fn staff(&self, id: StaffId) -> Result<Staff, EngineError> {
-        self.read(Tree::Staff, &id.key())?
+        STAFF
+            .get(&mut self.reader(), &id)?
             .ok_or_else(|| EngineError::not_found("staff", id))
     }
 
@@ -374,7 +378,7 @@ impl Engine {
                     })
                 })
         });
-        paginate(ids, request, |id| self.read(Tree::Contacts, &id.key()))
+        paginate(ids, request, |id| CONTACTS.get(&mut self.reader(), &id))
     }
 
     /// Staff, newest first.
@@ -409,7 +413,7 @@ impl Engine {
     pub fn staff_names(&self, ids: &[StaffId]) -> Result<BTreeMap<StaffId, String>, EngineError> {
         let mut names = BTreeMap::new();
         for id in ids {
-            if let Some(staff) = self.read::<Staff>(Tree::Staff, &id.key())? {
+            if let Some(staff) = STAFF.get(&mut self.reader(), id)? {
                 names.insert(*id, staff.name);
             }
         }
