@@ -27,9 +27,8 @@ use crate::ops::links::{scope_fits, LinkRefused};
 use crate::ops::tickets::{change_status, load_ticket, save_ticket, NewTicket, RequesterInput};
 use crate::ops::PageRequest;
 use crate::records::{RecordHead, RecordType};
-use crate::store::tables::{TicketList, TICKETS};
+use crate::store::tables::{TicketList, LOGIN_LINKS_HOURLY, TICKETS};
 use crate::store::tables::{COMPANIES, CONTACTS, STAFF};
-use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::validate::EmailAddress;
 use crate::{Engine, Page};
@@ -282,21 +281,13 @@ impl Engine {
         if !contact.permissions.portal {
             return Ok(());
         }
-        let hour = (self.clock().now().timestamp() / 3600) as u64;
-        let key = key_of(&[
-            address.as_ref().to_lowercase().as_bytes(),
-            &[0],
-            &hour.to_be_bytes(),
-        ]);
         self.write(|tx| {
-            let sent = tx
-                .get_raw(Tree::LoginLinksHourly, &key)?
-                .and_then(|bytes| trailing_u64(&bytes))
-                .unwrap_or(0);
+            let now = tx.now;
+            let sent = LOGIN_LINKS_HOURLY.get(tx, &address, now)?;
             if sent >= LOGIN_LINKS_PER_HOUR {
                 return Ok(());
             }
-            tx.put_raw(Tree::LoginLinksHourly, &key, &(sent + 1).to_be_bytes())?;
+            LOGIN_LINKS_HOURLY.set(tx, &address, now, sent + 1)?;
             self.queue_login_link(tx, &contact)?;
             Ok(())
         })

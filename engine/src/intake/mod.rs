@@ -27,9 +27,9 @@ use crate::ops::tickets::{load_ticket, requester_author, requester_of, save_tick
 use crate::ops::{paginate, Page, PageRequest};
 use crate::records::ReplyEffect;
 use crate::store::codec::decode;
+use crate::store::tables::SENDER_HOURLY;
 use crate::store::tables::TICKETS;
 use crate::store::tables::{CONTACTS, CONTACT_BY_EMAIL, STAFF, STAFF_BY_EMAIL};
-use crate::store::trees::key_of;
 use crate::store::Tree;
 use crate::threads::remember_message_id;
 use crate::tx::Tx;
@@ -291,14 +291,9 @@ impl Engine {
 
     /// Counts the sender's mail this hour; true once it exceeds the loop guard.
     fn over_sender_rate(&self, tx: &mut Tx<'_>, from: &EmailAddress) -> Result<bool, EngineError> {
-        let hour = (tx.now.timestamp().max(0) as u64) / 3600;
-        let key = key_of(&[from.as_str().as_bytes(), &[0], &hour.to_be_bytes()]);
-        let count = tx
-            .get_raw(Tree::SenderHourly, &key)?
-            .and_then(|bytes| crate::store::trees::trailing_u64(&bytes))
-            .unwrap_or(0)
-            + 1;
-        tx.put_raw(Tree::SenderHourly, &key, &count.to_be_bytes())?;
+        let now = tx.now;
+        let count = SENDER_HOURLY.get(tx, from, now)? + 1;
+        SENDER_HOURLY.set(tx, from, now, count)?;
         Ok(count > u64::from(self.config().max_per_sender_per_hour))
     }
 

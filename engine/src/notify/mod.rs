@@ -31,8 +31,8 @@ use crate::links::{marker, LinkClaims, LinkScope};
 use crate::model::*;
 use crate::records::{RecordHead, RecordType};
 use crate::store::tables::{DueKey, RowId, OUTBOX, OUTBOX_DUE};
+use crate::store::tables::{BOUNCES, NOTICES_PER_HOUR};
 use crate::store::tables::{CONTACTS, STAFF};
-use crate::store::trees::key_of;
 use crate::store::Tree;
 use crate::tx::Tx;
 use crate::validate::EmailAddress;
@@ -331,10 +331,7 @@ impl Engine {
             return Ok(None);
         };
         let address = &notice.to.address;
-        if tx
-            .get_raw(Tree::Bounces, address.as_str().as_bytes())?
-            .is_some()
-        {
+        if BOUNCES.get(tx, address)?.is_some() {
             tracing::info!(%address, kind = notice.kind.as_str(), "not queued: the address bounces");
             return Ok(None);
         }
@@ -475,16 +472,12 @@ impl Engine {
         tx: &mut Tx<'_>,
         address: &EmailAddress,
     ) -> Result<bool, EngineError> {
-        let hour = (tx.now.timestamp().max(0) as u64) / 3600;
-        let key = key_of(&[address.as_str().as_bytes(), &[0], &hour.to_be_bytes()]);
-        let count = tx
-            .get_raw(Tree::NoticesPerHour, &key)?
-            .and_then(|bytes| crate::store::trees::trailing_u64(&bytes))
-            .unwrap_or(0);
+        let now = tx.now;
+        let count = NOTICES_PER_HOUR.get(tx, address, now)?;
         if count >= u64::from(self.config.notify.max_auto_per_address_per_hour) {
             return Ok(false);
         }
-        tx.put_raw(Tree::NoticesPerHour, &key, &(count + 1).to_be_bytes())?;
+        NOTICES_PER_HOUR.set(tx, address, now, count + 1)?;
         Ok(true)
     }
 

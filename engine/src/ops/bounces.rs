@@ -2,7 +2,7 @@
 
 use crate::error::EngineError;
 use crate::model::Bounce;
-use crate::store::Tree;
+use crate::store::tables::BOUNCES;
 use crate::tx::Tx;
 use crate::validate::EmailAddress;
 use crate::Engine;
@@ -18,7 +18,7 @@ pub(crate) fn mark_bouncing(
         at: tx.now,
         reason: reason.chars().take(500).collect(),
     };
-    tx.put(Tree::Bounces, address.as_str().as_bytes(), &bounce)?;
+    BOUNCES.put(tx, address, &bounce)?;
     Ok(bounce)
 }
 
@@ -34,16 +34,14 @@ impl Engine {
 
     /// The bounce recorded for `address`, if it bounces.
     pub fn bounce_of(&self, address: &EmailAddress) -> Result<Option<Bounce>, EngineError> {
-        self.read(Tree::Bounces, address.as_str().as_bytes())
+        BOUNCES.get(&mut self.reader(), address)
     }
 
     /// Clears a bounce (the address works again); true when there was one.
     pub fn clear_bounce(&self, address: &EmailAddress) -> Result<bool, EngineError> {
         self.write(|tx| {
-            let existed = tx
-                .get_raw(Tree::Bounces, address.as_str().as_bytes())?
-                .is_some();
-            tx.remove(Tree::Bounces, address.as_str().as_bytes())?;
+            let existed = BOUNCES.get(tx, address)?.is_some();
+            BOUNCES.remove(tx, address)?;
             Ok(existed)
         })
     }

@@ -407,6 +407,50 @@ pub fn relist_ticket(
     Ok(())
 }
 
+/// A count per address and hour (the mail loop guard, automatic notices, login
+/// links): key `address ++ 0x00 ++ unix hour (u64 BE)`, value the count (u64 BE).
+/// `kontor jobs` drops the hours gone by.
+#[derive(Debug, Clone, Copy)]
+pub struct HourlyCount(pub Tree);
+
+impl HourlyCount {
+    fn key(address: &crate::validate::EmailAddress, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+        let hour = (at.timestamp().max(0) as u64) / 3600;
+        let mut key = address.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&hour.to_be_bytes());
+        key
+    }
+
+    /// The count of the hour `at` is in.
+    pub fn get(
+        &self,
+        reader: &mut dyn Reader,
+        address: &crate::validate::EmailAddress,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, EngineError> {
+        Ok(reader
+            .read_raw(self.0, &Self::key(address, at))?
+            .and_then(|bytes| super::trees::trailing_u64(&bytes))
+            .unwrap_or(0))
+    }
+
+    pub fn set(
+        &self,
+        writer: &mut dyn Writer,
+        address: &crate::validate::EmailAddress,
+        at: chrono::DateTime<chrono::Utc>,
+        count: u64,
+    ) -> Result<(), EngineError> {
+        writer.write_raw(self.0, &Self::key(address, at), &count.to_be_bytes())
+    }
+}
+
+pub const NOTICES_PER_HOUR: HourlyCount = HourlyCount(Tree::NoticesPerHour);
+pub const SENDER_HOURLY: HourlyCount = HourlyCount(Tree::SenderHourly);
+pub const LOGIN_LINKS_HOURLY: HourlyCount = HourlyCount(Tree::LoginLinksHourly);
+pub const BOUNCES: Table<crate::validate::EmailAddress, Bounce> = Table::new(Tree::Bounces);
+
 pub const COMPANIES: Table<CompanyId, Company> = Table::new(Tree::Companies);
 pub const CONTACTS: Table<ContactId, Contact> = Table::new(Tree::Contacts);
 pub const STAFF: Table<StaffId, Staff> = Table::new(Tree::Staff);
