@@ -15,7 +15,6 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::access::{decide, Action};
 use crate::error::EngineError;
@@ -27,6 +26,7 @@ use crate::ops::links::{scope_fits, LinkRefused};
 use crate::ops::tickets::{change_status, load_ticket, save_ticket, NewTicket, RequesterInput};
 use crate::ops::PageRequest;
 use crate::records::{RecordHead, RecordType};
+use crate::store::tables::{SecretHash, PORTAL_SESSIONS};
 use crate::store::tables::{TicketList, LOGIN_LINKS_HOURLY, TICKETS};
 use crate::store::tables::{COMPANIES, CONTACTS, STAFF};
 use crate::store::Tree;
@@ -206,8 +206,8 @@ impl Engine {
             expires_at,
         };
         let secret = random_token();
-        let key = session_key(&secret);
-        self.write(|tx| tx.put(Tree::PortalSessions, &key, &session))
+        let key = SecretHash::of(&secret);
+        self.write(|tx| PORTAL_SESSIONS.put(tx, &key, &session))
             .map_err(|error| {
                 tracing::warn!(%error, "storing a portal session failed");
                 LinkRefused::Unavailable
@@ -222,8 +222,8 @@ impl Engine {
 
     /// The viewer of a session cookie, if the session is current.
     pub fn portal_viewer(&self, secret: &str) -> Result<Option<Viewer>, EngineError> {
-        let key = session_key(secret);
-        let Some(session) = self.read::<PortalSession>(Tree::PortalSessions, &key)? else {
+        let key = SecretHash::of(secret);
+        let Some(session) = PORTAL_SESSIONS.get(&mut self.reader(), &key)? else {
             return Ok(None);
         };
         if session.expires_at <= self.clock().now() {
@@ -264,8 +264,8 @@ impl Engine {
 
     /// Ends a session (logout). Ending one that does not exist is no error.
     pub fn end_portal_session(&self, secret: &str) -> Result<(), EngineError> {
-        let key = session_key(secret);
-        self.write(|tx| tx.remove(Tree::PortalSessions, &key))
+        let key = SecretHash::of(secret);
+        self.write(|tx| PORTAL_SESSIONS.remove(tx, &key))
     }
 
     /// The login form: mails `email` a login link when it is a contact with portal
@@ -701,8 +701,4 @@ fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn session_key(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
 }

@@ -1,12 +1,11 @@
 //! Staff API keys. The secret is shown once; only its SHA-256 is stored.
 
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::error::EngineError;
 use crate::ids::ApiKeyId;
 use crate::model::ApiKey;
-use crate::store::Tree;
+use crate::store::tables::{SecretHash, API_KEYS};
 use crate::{validate, Engine};
 
 /// Why a bearer key was not accepted.
@@ -30,11 +29,9 @@ impl Engine {
         let mut secret_bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut secret_bytes);
         let secret = format!("{SECRET_PREFIX}{}", hex::encode(secret_bytes));
-        let hash = Sha256::digest(secret.as_bytes());
+        let hash = SecretHash::of(&secret);
         let key = self.write(|tx| {
-            use crate::store::tables::Reader;
-            for (_, value) in tx.scan_raw(Tree::ApiKeys, &[])? {
-                let existing: ApiKey = crate::store::codec::decode(Tree::ApiKeys, &value)?;
+            for existing in API_KEYS.scan(tx, &[])? {
                 if existing.name == name && existing.revoked_at.is_none() {
                     return Err(EngineError::Taken {
                         code: "name_taken",
@@ -49,7 +46,7 @@ impl Engine {
                 created_at: tx.now,
                 revoked_at: None,
             };
-            tx.put(Tree::ApiKeys, &hash, &key)?;
+            API_KEYS.put(tx, &hash, &key)?;
             Ok(key)
         })?;
         Ok((key, secret))
@@ -57,8 +54,8 @@ impl Engine {
 
     /// The key a bearer secret belongs to, if it is known and not revoked.
     pub fn authenticate(&self, secret: &str) -> Result<Result<ApiKey, KeyRejected>, EngineError> {
-        let hash = Sha256::digest(secret.trim().as_bytes());
-        Ok(match self.read::<ApiKey>(Tree::ApiKeys, &hash)? {
+        let hash = SecretHash::of(secret.trim());
+        Ok(match API_KEYS.get(&mut self.reader(), &hash)? {
             None => Err(KeyRejected::Unknown),
             Some(key) if key.revoked_at.is_some() => Err(KeyRejected::Revoked),
             Some(key) => Ok(key),
@@ -67,32 +64,23 @@ impl Engine {
 
     /// Revokes every key named `name`; returns how many were revoked.
     pub fn revoke_api_keys(&self, name: &str) -> Result<usize, EngineError> {
-        let targets: Vec<(Vec<u8>, ApiKey)> = self
-            .store
-            .scan_prefix(Tree::ApiKeys, &[], false)
-            .filter_map(|item| {
-                let (hash, value) = item.ok()?;
-                let key: ApiKey = crate::store::codec::decode(Tree::ApiKeys, &value).ok()?;
-                (key.name == name && key.revoked_at.is_none()).then_some((hash, key))
-            })
-            .collect();
         self.write(|tx| {
-            for (hash, key) in &targets {
-                let mut key = key.clone();
-                key.revoked_at = Some(tx.now);
-                tx.put(Tree::ApiKeys, hash, &key)?;
+            let mut revoked = 0;
+            for (stored, mut key) in API_KEYS.entries(tx)? {
+                let Some(hash) = SecretHash::from_stored(&stored) else {
+                    continue;
+                };
+                if key.name == name && key.revoked_at.is_none() {
+                    key.revoked_at = Some(tx.now);
+                    API_KEYS.put(tx, &hash, &key)?;
+                    revoked += 1;
+                }
             }
-            Ok(targets.len())
+            Ok(revoked)
         })
     }
 
     pub fn api_keys(&self) -> Result<Vec<ApiKey>, EngineError> {
-        self.store
-            .scan_prefix(Tree::ApiKeys, &[], false)
-            .map(|item| {
-                let (_, value) = item?;
-                Ok(crate::store::codec::decode(Tree::ApiKeys, &value)?)
-            })
-            .collect()
+        API_KEYS.values(self.store.as_ref(), false).collect()
     }
 }

@@ -90,6 +90,29 @@ impl TableKey for HistoryKey {
     }
 }
 
+/// The SHA-256 of a secret (an API key, a portal session): what is stored in its
+/// place, so a copy of the store holds no usable secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretHash(pub [u8; 32]);
+
+impl SecretHash {
+    pub fn of(secret: &str) -> Self {
+        use sha2::Digest;
+        SecretHash(sha2::Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// The hash a stored key holds; `None` for a key of another shape.
+    pub fn from_stored(key: &[u8]) -> Option<Self> {
+        key.try_into().ok().map(SecretHash)
+    }
+}
+
+impl TableKey for SecretHash {
+    fn table_key(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
 /// A row of a sequence-keyed tree (a notice in the outbox, a webhook delivery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowId(pub u64);
@@ -224,6 +247,15 @@ impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
             let (_, bytes) = item?;
             Ok(decode(tree, &bytes)?)
         })
+    }
+
+    /// Every stored key with its value, in key order (a transaction's view too).
+    pub fn entries(&self, reader: &mut dyn Reader) -> Result<Vec<(Vec<u8>, V)>, EngineError> {
+        reader
+            .scan_raw(self.tree, &[])?
+            .into_iter()
+            .map(|(key, bytes)| Ok((key, decode(self.tree, &bytes)?)))
+            .collect()
     }
 
     /// The values whose keys start with `prefix`, in key order.
@@ -463,6 +495,9 @@ pub const STAFF_BY_EMAIL: LookupTable<crate::validate::EmailAddress, StaffId> =
     LookupTable::new(Tree::StaffByEmail);
 pub const COMPANY_BY_INSTANCE: LookupTable<str, CompanyId> =
     LookupTable::new(Tree::CompanyByInstance);
+pub const API_KEYS: Table<SecretHash, ApiKey> = Table::new(Tree::ApiKeys);
+pub const PORTAL_SESSIONS: Table<SecretHash, crate::portal::PortalSession> =
+    Table::new(Tree::PortalSessions);
 pub const OUTBOX: Table<RowId, OutboxRow> = Table::new(Tree::Outbox);
 pub const OUTBOX_DUE: IndexTable<DueKey> = IndexTable::new(Tree::OutboxDue);
 pub const WEBHOOKS: Table<RowId, crate::webhooks::WebhookDelivery> = Table::new(Tree::Webhooks);
