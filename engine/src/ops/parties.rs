@@ -8,7 +8,8 @@ use crate::ids::{CompanyId, ContactId, StaffId};
 use crate::model::*;
 use crate::store::tables::{COMPANIES, CONTACTS, STAFF};
 use crate::store::tables::{COMPANY_BY_INSTANCE, CONTACT_BY_EMAIL, STAFF_BY_EMAIL};
-use crate::store::trees::{key_of, trailing_u64};
+use crate::store::tables::{CONTACTS_OF_COMPANY, CUSTOMERS_OF_RESELLER};
+
 use crate::store::Tree;
 use crate::validate::{self, EmailAddress};
 use crate::{Engine, Page};
@@ -103,11 +104,7 @@ impl Engine {
             }
             COMPANIES.put(tx, &id, &company)?;
             if let Some(reseller_id) = company.reseller_id {
-                tx.put_raw(
-                    Tree::CompaniesByReseller,
-                    &key_of(&[&reseller_id.key(), &id.key()]),
-                    &[],
-                )?;
+                CUSTOMERS_OF_RESELLER.insert(tx, &reseller_id, &id)?;
             }
             tx.log(RecordRef::company(id), ChangeOp::Created)?;
             Ok(company)
@@ -119,43 +116,24 @@ impl Engine {
         &self,
         reseller_id: CompanyId,
     ) -> Result<Vec<CompanyId>, EngineError> {
-        self.store
-            .scan_prefix(Tree::CompaniesByReseller, &reseller_id.key(), false)
-            .map(|item| {
-                let (key, _) = item?;
-                trailing_u64(&key).map(CompanyId).ok_or_else(|| {
-                    EngineError::Store(crate::store::StoreError::Corrupt {
-                        tree: Tree::CompaniesByReseller.name(),
-                        reason: "short key".into(),
-                    })
-                })
-            })
+        CUSTOMERS_OF_RESELLER
+            .children(self.store.as_ref(), &reseller_id, false)
             .collect()
     }
 
     /// Schema 3 → 4: the reseller index, from the companies of an older store.
     pub(crate) fn migrate_reseller_index(&self) -> Result<u64, EngineError> {
-        let pairs: Vec<(CompanyId, CompanyId)> = self
-            .store
-            .scan_prefix(Tree::Companies, &[], false)
-            .filter_map(|item| match item {
-                Ok((_, value)) => {
-                    match crate::store::codec::decode::<Company>(Tree::Companies, &value) {
-                        Ok(company) => company.reseller_id.map(|r| Ok((r, company.id))),
-                        Err(error) => Some(Err(EngineError::from(error))),
-                    }
-                }
-                Err(error) => Some(Err(EngineError::from(error))),
+        let pairs: Vec<(CompanyId, CompanyId)> = COMPANIES
+            .values(self.store.as_ref(), false)
+            .filter_map(|company| match company {
+                Ok(company) => company.reseller_id.map(|r| Ok((r, company.id))),
+                Err(error) => Some(Err(error)),
             })
             .collect::<Result<_, _>>()?;
         let count = pairs.len() as u64;
         self.write(|tx| {
             for (reseller, customer) in &pairs {
-                tx.put_raw(
-                    Tree::CompaniesByReseller,
-                    &key_of(&[&reseller.key(), &customer.key()]),
-                    &[],
-                )?;
+                CUSTOMERS_OF_RESELLER.insert(tx, reseller, customer)?;
             }
             Ok(())
         })?;
@@ -218,11 +196,7 @@ impl Engine {
             };
             CONTACTS.put(tx, &id, &contact)?;
             CONTACT_BY_EMAIL.put(tx, &email, &id)?;
-            tx.put_raw(
-                Tree::ContactsByCompany,
-                &key_of(&[&new.company_id.key(), &id.key()]),
-                &[],
-            )?;
+            CONTACTS_OF_COMPANY.insert(tx, &new.company_id, &id)?;
             tx.log(RecordRef::company(new.company_id), ChangeOp::Updated)?;
             Ok(contact)
         })
@@ -266,8 +240,8 @@ impl Engine {
             message: denied.message,
         })?;
         self.write(|tx| {
-            let mut contact: Contact = tx
-                .get(Tree::Contacts, &contact_id.key())?
+            let mut contact: Contact = CONTACTS
+                .get(tx, &contact_id)?
                 .ok_or_else(|| EngineError::not_found("contact", contact_id))?;
             let from = contact.permissions;
             if from == to {
@@ -340,19 +314,13 @@ impl Engine {
         reseller_id: Option<CompanyId>,
         request: PageRequest,
     ) -> Result<Page<Company>, EngineError> {
-        let companies = self
-            .store
-            .scan_prefix(Tree::Companies, &[], true)
-            .filter_map(move |item| match item {
-                Ok((_, value)) => {
-                    match crate::store::codec::decode::<Company>(Tree::Companies, &value) {
-                        Ok(company) => (kind.is_none_or(|k| company.kind == k)
-                            && reseller_id.is_none_or(|r| company.reseller_id == Some(r)))
-                        .then_some(Ok(company)),
-                        Err(error) => Some(Err(error.into())),
-                    }
-                }
-                Err(error) => Some(Err(error.into())),
+        let companies = COMPANIES
+            .values(self.store.as_ref(), true)
+            .filter(move |company| {
+                company.as_ref().map_or(true, |company| {
+                    kind.is_none_or(|k| company.kind == k)
+                        && reseller_id.is_none_or(|r| company.reseller_id == Some(r))
+                })
             });
         paginate(companies, request, |company| Ok(Some(company)))
     }
@@ -363,31 +331,28 @@ impl Engine {
         company_id: Option<CompanyId>,
         request: PageRequest,
     ) -> Result<Page<Contact>, EngineError> {
-        let (tree, prefix) = match company_id {
-            Some(company) => (Tree::ContactsByCompany, company.key().to_vec()),
-            None => (Tree::Contacts, Vec::new()),
-        };
-        let ids = self.store.scan_prefix(tree, &prefix, true).map(|item| {
-            let (key, _) = item?;
-            crate::store::trees::trailing_u64(&key)
-                .map(ContactId)
-                .ok_or_else(|| {
-                    EngineError::Store(crate::store::StoreError::Corrupt {
-                        tree: tree.name(),
-                        reason: "short key".into(),
+        let store = self.store.as_ref();
+        let ids: Box<dyn Iterator<Item = Result<ContactId, EngineError>>> = match company_id {
+            Some(company) => Box::new(CONTACTS_OF_COMPANY.children(store, &company, true)),
+            None => Box::new(CONTACTS.keys(store, true).map(|key| {
+                key.and_then(|key| {
+                    ContactId::from_key(&key).ok_or_else(|| {
+                        EngineError::Store(crate::store::StoreError::Corrupt {
+                            tree: Tree::Contacts.name(),
+                            reason: "short key".into(),
+                        })
                     })
                 })
-        });
+            })),
+        };
         paginate(ids, request, |id| CONTACTS.get(&mut self.reader(), &id))
     }
 
     /// Staff, newest first.
     pub fn list_staff(&self, request: PageRequest) -> Result<Page<Staff>, EngineError> {
-        let staff = self.store.scan_prefix(Tree::Staff, &[], true).map(|item| {
-            let (_, value) = item?;
-            Ok(crate::store::codec::decode::<Staff>(Tree::Staff, &value)?)
-        });
-        paginate(staff, request, |staff| Ok(Some(staff)))
+        paginate(STAFF.values(self.store.as_ref(), true), request, |staff| {
+            Ok(Some(staff))
+        })
     }
 
     /// A record's history, oldest first.

@@ -301,6 +301,63 @@ impl<K: TableKey + ?Sized, I: StoredId> LookupTable<K, I> {
     }
 }
 
+/// A tree listing children under a parent, in creation order: key `parent (u64
+/// BE) ++ child (u64 BE)`, no value (a company's contacts, a reseller's customers).
+pub struct ChildTable<P, C> {
+    pub tree: Tree,
+    _types: PhantomData<fn(&P) -> C>,
+}
+
+impl<P, C> Clone for ChildTable<P, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, C> Copy for ChildTable<P, C> {}
+
+impl<P: TableKey, C: StoredId> ChildTable<P, C> {
+    pub const fn new(tree: Tree) -> Self {
+        ChildTable {
+            tree,
+            _types: PhantomData,
+        }
+    }
+
+    pub fn insert(
+        &self,
+        writer: &mut dyn Writer,
+        parent: &P,
+        child: &C,
+    ) -> Result<(), EngineError> {
+        let mut key = parent.table_key();
+        key.extend_from_slice(&child.table_key());
+        writer.write_raw(self.tree, &key, &[])
+    }
+
+    /// The children of `parent`, streamed from the committed state.
+    pub fn children<'a>(
+        &self,
+        store: &'a dyn Store,
+        parent: &P,
+        newest_first: bool,
+    ) -> impl Iterator<Item = Result<C, EngineError>> + 'a {
+        let tree = self.tree;
+        let prefix = parent.table_key();
+        let skip = prefix.len();
+        store
+            .scan_prefix(tree, &prefix, newest_first)
+            .map(move |item| {
+                let (key, _) = item?;
+                key.get(skip..).and_then(C::from_stored).ok_or_else(|| {
+                    EngineError::Store(super::StoreError::Corrupt {
+                        tree: tree.name(),
+                        reason: "short key".into(),
+                    })
+                })
+            })
+    }
+}
+
 /// A tree of keys without values: an index, or the rows still due.
 pub struct IndexTable<K> {
     pub tree: Tree,
@@ -498,6 +555,10 @@ pub const COMPANY_BY_INSTANCE: LookupTable<str, CompanyId> =
 pub const API_KEYS: Table<SecretHash, ApiKey> = Table::new(Tree::ApiKeys);
 pub const PORTAL_SESSIONS: Table<SecretHash, crate::portal::PortalSession> =
     Table::new(Tree::PortalSessions);
+pub const CONTACTS_OF_COMPANY: ChildTable<CompanyId, ContactId> =
+    ChildTable::new(Tree::ContactsByCompany);
+pub const CUSTOMERS_OF_RESELLER: ChildTable<CompanyId, CompanyId> =
+    ChildTable::new(Tree::CompaniesByReseller);
 pub const OUTBOX: Table<RowId, OutboxRow> = Table::new(Tree::Outbox);
 pub const OUTBOX_DUE: IndexTable<DueKey> = IndexTable::new(Tree::OutboxDue);
 pub const WEBHOOKS: Table<RowId, crate::webhooks::WebhookDelivery> = Table::new(Tree::Webhooks);
