@@ -568,6 +568,7 @@ impl Engine {
         let head = self.portal_head(viewer, record)?;
         let author = self.portal_author(viewer, &head);
         let spec = crate::records::spec_of(record.kind)?;
+        self.stage_attachments(&message.attachments)?;
         self.write(|tx| {
             let mut reopened = false;
             if record.kind == RecordKind::Ticket {
