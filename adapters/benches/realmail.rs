@@ -268,13 +268,15 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
         return Ok(());
     }
     let store = dir_bytes(&data_dir.join("store"));
+    let blobs = dir_bytes(&data_dir.join("blobs"));
     let search = dir_bytes(&data_dir.join("search"));
     let data = dir_bytes(&data_dir);
     println!(
-        "realmail: data dir {:.1} MiB ({:.2}x the raw mail): store {:.1} MiB, search {:.1} MiB; notices {:.1} MiB",
+        "realmail: data dir {:.1} MiB ({:.2}x the raw mail): store {:.1} MiB, blobs {:.1} MiB, search {:.1} MiB; notices {:.1} MiB",
         data as f64 / MIB,
         data as f64 / raw_bytes.max(1) as f64,
         store as f64 / MIB,
+        blobs as f64 / MIB,
         search as f64 / MIB,
         dir_bytes(&outbox_dir) as f64 / MIB
     );

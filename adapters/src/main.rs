@@ -79,10 +79,15 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Check every record's history chain; exit 1 naming the first broken entry.
+    /// Check every record's history chain (exit 1 naming the first broken entry)
+    /// and every stored blob (exit 1 naming each missing or damaged one); list the
+    /// blob files nothing names.
     Verify {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Delete the blob files nothing names (left by failed or interrupted writes).
+        #[arg(long)]
+        remove_orphans: bool,
     },
     /// DKIM keys for signing outbound mail.
     Dkim {
@@ -511,7 +516,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{record}");
             Ok(())
         }
-        Command::Verify { config } => {
+        Command::Verify {
+            config,
+            remove_orphans,
+        } => {
             let engine = serve::open_engine(&load_config(config.as_ref())?)?;
             let report = engine
                 .verify()
@@ -519,6 +527,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "verified {} history entries of {} records: every chain holds",
                 report.entries, report.records
+            );
+            for orphan in &report.orphan_blobs {
+                println!(
+                    "orphan blob file {} ({} bytes): nothing names it",
+                    orphan.name(),
+                    orphan.bytes()
+                );
+            }
+            if remove_orphans {
+                let removed = engine.remove_orphan_blobs()?;
+                println!("removed {} orphan blob files", removed.len());
+            }
+            if !report.damaged_blobs.is_empty() {
+                for damaged in &report.damaged_blobs {
+                    eprintln!("kontor: {damaged}");
+                }
+                anyhow::bail!(
+                    "{} of {} stored blobs are missing or damaged",
+                    report.damaged_blobs.len(),
+                    report.blobs as usize + report.damaged_blobs.len()
+                );
+            }
+            println!(
+                "verified {} stored blobs: each hashes to its name",
+                report.blobs
             );
             Ok(())
         }

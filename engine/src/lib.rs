@@ -169,6 +169,13 @@ impl Engine {
                 "indexed the customers of every reseller (schema 4)"
             );
         }
+        if found < 5 {
+            let moved = self.migrate_blobs_to_files()?;
+            tracing::info!(
+                blobs = moved,
+                "moved raw mail and attachments out of the store into blob files (schema 5)"
+            );
+        }
         self.write(|tx| {
             tx.put_raw(
                 store::Tree::Meta,

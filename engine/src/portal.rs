@@ -545,6 +545,7 @@ impl Engine {
         let body = body.unwrap_or_default();
         let head = self.portal_head(viewer, record)?;
         let author = self.portal_author(viewer, &head);
+        self.stage_attachments(&message.attachments)?;
         self.write(|tx| {
             let reply = crate::records::verbs::CustomerReply {
                 author: author.clone(),

@@ -62,6 +62,23 @@ impl Tx<'_> {
         self.txn.insert(tree, key, &encode(value))
     }
 
+    /// Names the blob `id` of `bytes` length in `tree` (`raw_mail`, `blobs`) unless
+    /// it is named there already. The blob was written before the transaction
+    /// (`Store::put_blob`); a new name makes the batch sync it before it commits.
+    pub fn put_blob_reference(
+        &mut self,
+        tree: Tree,
+        id: &crate::store::BlobId,
+        bytes: u64,
+    ) -> Result<(), EngineError> {
+        if self.txn.get(tree, id)?.is_some() {
+            return Ok(());
+        }
+        self.txn.note_blob(id);
+        self.txn
+            .insert(tree, id, &crate::store::blobs::reference_value(bytes))
+    }
+
     pub fn put_raw(&mut self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), EngineError> {
         self.txn.insert(tree, key, value)
     }

@@ -2,6 +2,7 @@
 //! talks to it over HTTP (and SMTP) as a user would.
 
 mod back_office_webhooks;
+mod blobs;
 mod browser;
 mod cli;
 mod customer_threading;

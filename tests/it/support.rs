@@ -291,14 +291,23 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
+        read(self.get_response(path).await).await
+    }
+
+    /// A GET with the key, answered with bytes (downloads).
+    pub async fn get_bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let response = self.get_response(path).await;
+        let status = response.status();
+        (status, response.bytes().await.expect("body read").to_vec())
+    }
+
+    async fn get_response(&self, path: &str) -> reqwest::Response {
+        self.client
             .get(self.url(path))
             .bearer_auth(&self.key)
             .send()
             .await
-            .expect("request sent");
-        read(response).await
+            .expect("request sent")
     }
 
     /// Runs another kontor command on this app's config.

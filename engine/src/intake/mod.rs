@@ -18,7 +18,6 @@ pub mod text;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::EngineError;
 use crate::ids::{QuarantineId, TicketId};
@@ -26,11 +25,12 @@ use crate::model::{Author, Channel, Contact, EntryBody, Event, RecordRef, Ticket
 use crate::ops::tickets::{load_ticket, requester_author, requester_of, save_ticket, TicketDraft};
 use crate::ops::{paginate, Page, PageRequest};
 use crate::records::ReplyEffect;
+use crate::store::blobs::{blob_id, read_named};
 use crate::store::codec::decode;
 use crate::store::tables::SENDER_HOURLY;
 use crate::store::tables::TICKETS;
 use crate::store::tables::{CONTACTS, CONTACT_BY_EMAIL, STAFF, STAFF_BY_EMAIL};
-use crate::store::Tree;
+use crate::store::{BlobId, Tree};
 use crate::threads::remember_message_id;
 use crate::tx::Tx;
 use crate::validate::EmailAddress;
@@ -146,7 +146,7 @@ impl Engine {
     /// durable. Every message that reaches here is kept: a store failure is the only
     /// error (and then nothing was stored).
     pub fn ingest(&self, mail: InboundMail) -> Result<IntakeResult, EngineError> {
-        let sha = Sha256::digest(&mail.raw);
+        let sha = blob_id(&mail.raw);
         let sha_hex = hex::encode(sha);
         let parsed = if mail.raw.len() > self.config().max_body_bytes {
             Err(Unreadable::TooLarge)
@@ -161,34 +161,57 @@ impl Engine {
             Some(id) => format!("mid:{id}"),
             None => format!("sha:{sha_hex}"),
         };
-        self.write(|tx| {
-            if let Some(record) = tx.get::<IntakeRecord>(Tree::MailIntake, key.as_bytes())? {
-                return Ok(IntakeResult {
-                    outcome: IntakeOutcome::Duplicate,
-                    quarantine_id: None,
-                    ..record.result
-                });
-            }
-            if tx.get_raw(Tree::RawMail, &sha)?.is_none() {
-                tx.put_raw(Tree::RawMail, &sha, &mail.raw)?;
-            }
-            let context = Received {
-                mail: &mail,
-                sha256: &sha_hex,
-                key: &key,
-                quarantine_id: None,
-            };
-            let result = self.interpret(tx, &parsed, &context)?;
-            let record = IntakeRecord {
-                result: result.clone(),
-                sha256: sha_hex.clone(),
-                at: tx.now,
-            };
-            tx.put(Tree::MailIntake, key.as_bytes(), &record)?;
-            Ok(result)
-        })
-        .inspect(|result| self.counters().count_mail_in(result.outcome))
-        .inspect_err(|_| self.counters().count_mail_in_failed())
+        self.stage_raw_mail(&key, &sha, &mail.raw, &parsed)
+            .and_then(|()| {
+                self.write(|tx| {
+                    if let Some(record) =
+                        tx.get::<IntakeRecord>(Tree::MailIntake, key.as_bytes())?
+                    {
+                        return Ok(IntakeResult {
+                            outcome: IntakeOutcome::Duplicate,
+                            quarantine_id: None,
+                            ..record.result
+                        });
+                    }
+                    tx.put_blob_reference(Tree::RawMail, &sha, mail.raw.len() as u64)?;
+                    let context = Received {
+                        mail: &mail,
+                        sha256: &sha_hex,
+                        key: &key,
+                        quarantine_id: None,
+                    };
+                    let result = self.interpret(tx, &parsed, &context)?;
+                    let record = IntakeRecord {
+                        result: result.clone(),
+                        sha256: sha_hex.clone(),
+                        at: tx.now,
+                    };
+                    tx.put(Tree::MailIntake, key.as_bytes(), &record)?;
+                    Ok(result)
+                })
+            })
+            .inspect(|result| self.counters().count_mail_in(result.outcome))
+            .inspect_err(|_| self.counters().count_mail_in_failed())
+    }
+
+    /// Writes the message and its attachments as blobs before the transaction that
+    /// names them. A redelivery already stored writes nothing: its blobs would
+    /// only be orphans.
+    fn stage_raw_mail(
+        &self,
+        key: &str,
+        sha: &BlobId,
+        raw: &[u8],
+        parsed: &Result<ParsedMail, Unreadable>,
+    ) -> Result<(), EngineError> {
+        if self.store.get(Tree::MailIntake, key.as_bytes())?.is_some() {
+            return Ok(());
+        }
+        self.store.put_blob(sha, raw)?;
+        if let Ok(mail) = parsed {
+            self.stage_attachments(&mail.attachments)?;
+        }
+        Ok(())
     }
 
     /// The quarantine, newest first.
@@ -209,7 +232,7 @@ impl Engine {
         let Ok(key) = hex::decode(sha256) else {
             return Ok(None);
         };
-        Ok(self.store.get(Tree::RawMail, &key)?)
+        Ok(read_named(self.store.as_ref(), Tree::RawMail, &key)?)
     }
 
     /// Interprets a quarantined message again (after an upgrade or a config
@@ -231,6 +254,9 @@ impl Engine {
         } else {
             parse_mail(&mail.raw, mail.envelope_from.as_deref())
         };
+        if let Ok(parsed) = &parsed {
+            self.stage_attachments(&parsed.attachments)?;
+        }
         self.write(|tx| {
             if tx.get_raw(Tree::Quarantine, &id.key())?.is_none() {
                 return Err(EngineError::not_found("quarantined mail", id));

@@ -1,10 +1,10 @@
-//! Attachments: metadata per attachment, bytes once per content hash.
-
-use sha2::{Digest, Sha256};
+//! Attachments: metadata per attachment, bytes once per content hash, as a blob
+//! file (`store::blobs`) named in the `blobs` tree.
 
 use crate::error::EngineError;
 use crate::ids::AttachmentId;
 use crate::model::Attachment;
+use crate::store::blobs::{blob_id, read_named};
 use crate::store::Tree;
 use crate::tx::Tx;
 use crate::Engine;
@@ -17,17 +17,16 @@ pub struct NewAttachment {
     pub bytes: Vec<u8>,
 }
 
-/// Stores each attachment in the transaction; identical bytes are kept once.
+/// Stores each attachment in the transaction; identical bytes are kept once. The
+/// bytes were written before it by [`Engine::stage_attachments`].
 pub(crate) fn store_all(
     tx: &mut Tx<'_>,
     attachments: &[NewAttachment],
 ) -> Result<Vec<AttachmentId>, EngineError> {
     let mut ids = Vec::with_capacity(attachments.len());
     for attachment in attachments {
-        let hash = Sha256::digest(&attachment.bytes);
-        if tx.get_raw(Tree::Blobs, &hash)?.is_none() {
-            tx.put_raw(Tree::Blobs, &hash, &attachment.bytes)?;
-        }
+        let hash = blob_id(&attachment.bytes);
+        tx.put_blob_reference(Tree::Blobs, &hash, attachment.bytes.len() as u64)?;
         let id = AttachmentId(tx.next_id()?);
         let meta = Attachment {
             id,
@@ -43,6 +42,20 @@ pub(crate) fn store_all(
 }
 
 impl Engine {
+    /// Writes the attachments' bytes as blobs, before the transaction that stores
+    /// them (`store_all`) runs: file writes stay out of the one-at-a-time section
+    /// of the batched commit.
+    pub(crate) fn stage_attachments(
+        &self,
+        attachments: &[NewAttachment],
+    ) -> Result<(), EngineError> {
+        for attachment in attachments {
+            self.store
+                .put_blob(&blob_id(&attachment.bytes), &attachment.bytes)?;
+        }
+        Ok(())
+    }
+
     pub fn attachment(&self, id: AttachmentId) -> Result<Attachment, EngineError> {
         self.read(Tree::Attachments, &id.key())?
             .ok_or_else(|| EngineError::not_found("attachment", id))
@@ -57,9 +70,7 @@ impl Engine {
                 reason: error.to_string(),
             })
         })?;
-        let bytes = self
-            .store
-            .get(Tree::Blobs, &hash)?
+        let bytes = read_named(self.store.as_ref(), Tree::Blobs, &hash)?
             .ok_or_else(|| EngineError::not_found("attachment content", id))?;
         Ok((meta, bytes))
     }

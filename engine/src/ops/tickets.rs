@@ -126,6 +126,7 @@ impl Engine {
             linked_ticket_id: None,
             origin: new.origin,
         };
+        self.stage_attachments(&draft.attachments)?;
         self.write(|tx| {
             if let Some(key) = &idempotency_key {
                 if let Some(seen) = tx.get::<IdempotencyRecord>(Tree::Idempotency, key)? {

@@ -2,7 +2,10 @@
 //!
 //! `{"tree": "tickets", "key": "<hex>", "value": <the stored JSON>}` for JSON trees and
 //! `{"tree": "blobs", "key": "<hex>", "bytes": "<base64>"}` for the others. Values are
-//! copied byte for byte, so export → import → export is identical. The first line is
+//! copied byte for byte, so export → import → export is identical. The trees that
+//! name blobs (`raw_mail`, `blobs`) keep only hashes since schema 5; their lines
+//! carry the blob's bytes as before, so dumps of every schema read alike, and
+//! import writes the bytes back as blob files. The first line is
 //! `{"signing_keys": {…}}`: reply addresses and links already mailed out must still
 //! verify after a restore, so an export is as secret as the data dir.
 
@@ -14,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::EngineError;
+use crate::store::blobs::{blob_id, holds_the_bytes, read_referenced, reference_value};
 use crate::store::trees::ValueEncoding;
 use crate::store::{StoreError, Tree};
 use crate::Engine;
@@ -100,7 +104,10 @@ impl Engine {
         }
         for tree in Tree::ALL.into_iter().filter(|tree| tree.is_exported()) {
             for item in self.store.scan_prefix(tree, &[], false) {
-                let (key, value) = item?;
+                let (key, mut value) = item?;
+                if tree.names_blobs() {
+                    value = read_referenced(self.store.as_ref(), tree, &key, &value)?;
+                }
                 let line = match tree.value_encoding() {
                     ValueEncoding::Json => {
                         let text = std::str::from_utf8(&value)
@@ -192,15 +199,38 @@ impl Engine {
                     )))
                 }
             };
+            if tree.names_blobs() && !holds_the_bytes(&key, &value) {
+                return Err(bad(format!(
+                    "the bytes of {} {} do not hash to their key",
+                    tree.name(),
+                    parsed.key
+                )));
+            }
             pairs.push((tree, key, value));
         }
         check_chains(&pairs)?;
         if let (Some(keys), Some(data_dir)) = (&signing_keys, &self.data_dir) {
             crate::links::KeyRing::replace_file(data_dir, keys).map_err(EngineError::from)?;
         }
+        // The blobs first, durable before any pair that names them is written.
+        let mut blobs = Vec::new();
+        for (_, key, value) in pairs.iter().filter(|(tree, _, _)| tree.names_blobs()) {
+            let id = blob_id(value);
+            debug_assert_eq!(id.as_slice(), key.as_slice());
+            self.store.put_blob(&id, value).map_err(EngineError::from)?;
+            blobs.push(id);
+        }
+        self.store.blobs().sync(&blobs).map_err(EngineError::from)?;
         for (tree, key, value) in &pairs {
+            let reference;
+            let stored: &[u8] = if tree.names_blobs() {
+                reference = reference_value(value.len() as u64);
+                &reference
+            } else {
+                value
+            };
             self.store
-                .insert_raw(*tree, key, value)
+                .insert_raw(*tree, key, stored)
                 .map_err(EngineError::from)?;
         }
         self.store.durable().map_err(EngineError::from)?;

@@ -20,11 +20,11 @@
 //! only the flush fails, the batch is applied and the next flush may still make it
 //! durable; its writers are told of the failure and the next batch goes ahead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::{StoreError, Tree, Txn, TxnWork};
+use super::{BlobId, StoreError, Tree, Txn, TxnWork};
 use crate::error::EngineError;
 
 /// The writes of one or more transactions: for each tree, key -> new value, or
@@ -32,12 +32,15 @@ use crate::error::EngineError;
 #[derive(Debug)]
 pub struct WriteSet {
     trees: Vec<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// The blobs these transactions name: durable before the writes are applied.
+    blobs: BTreeSet<BlobId>,
 }
 
 impl Default for WriteSet {
     fn default() -> Self {
         WriteSet {
             trees: (0..Tree::ALL.len()).map(|_| HashMap::new()).collect(),
+            blobs: BTreeSet::new(),
         }
     }
 }
@@ -59,10 +62,16 @@ impl WriteSet {
         for (into, map) in self.trees.iter_mut().zip(other.trees) {
             into.extend(map);
         }
+        self.blobs.extend(other.blobs);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.trees.iter().all(HashMap::is_empty)
+        self.trees.iter().all(HashMap::is_empty) && self.blobs.is_empty()
+    }
+
+    /// The blobs the set's transactions name.
+    pub fn blobs(&self) -> Vec<BlobId> {
+        self.blobs.iter().copied().collect()
     }
 
     /// Distinct keys written or removed.
@@ -104,6 +113,9 @@ pub trait BatchBackend {
     fn apply(&self, batch: &WriteSet) -> Result<(), StoreError>;
     /// Makes everything applied durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// Makes blobs durable; called before the batch that names them is applied, as
+    /// a backend may write an applied batch to disk before its flush.
+    fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError>;
 }
 
 /// Where a batch's outcome is published to the writers waiting on it.
@@ -262,7 +274,12 @@ impl Batcher {
         let applied = if batch.is_empty() {
             Ok(())
         } else {
-            contain_panic(|| backend.apply(&batch))
+            // A failed sync counts as a failed apply: nothing of the batch is
+            // in the backend, so no transaction naming an unsynced blob is.
+            contain_panic(|| {
+                backend.sync_blobs(&batch.blobs())?;
+                backend.apply(&batch)
+            })
         };
         let flushed = match &applied {
             Ok(()) => contain_panic(|| backend.flush()),
@@ -339,6 +356,10 @@ impl Txn for OverlayTxn<'_> {
         Ok(())
     }
 
+    fn note_blob(&mut self, id: &BlobId) {
+        self.own.blobs.insert(*id);
+    }
+
     fn scan_prefix(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<super::Pair>, EngineError> {
         let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
             .backend
@@ -383,6 +404,9 @@ mod tests {
         fail_applies: AtomicBool,
         panic_in_apply: AtomicBool,
         hold_flush: Option<Gate>,
+        fail_blob_syncs: AtomicBool,
+        /// What the batcher asked of the backend, in order.
+        events: Mutex<Vec<String>>,
     }
 
     impl BatchBackend for MemoryBackend {
@@ -418,6 +442,7 @@ mod tests {
                 return Err(StoreError::Backend("disk full".into()));
             }
             self.applies.fetch_add(1, Ordering::SeqCst);
+            self.events.lock().unwrap().push("apply".into());
             let mut data = self.data.lock().unwrap();
             for (tree, key, value) in batch
                 .trees()
@@ -431,8 +456,22 @@ mod tests {
             Ok(())
         }
 
+        fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError> {
+            if self.fail_blob_syncs.load(Ordering::SeqCst) {
+                return Err(StoreError::Full {
+                    detail: "no space for the blobs".into(),
+                });
+            }
+            self.events
+                .lock()
+                .unwrap()
+                .push(format!("sync {}", ids.len()));
+            Ok(())
+        }
+
         fn flush(&self) -> Result<(), StoreError> {
             self.flushes.fetch_add(1, Ordering::SeqCst);
+            self.events.lock().unwrap().push("flush".into());
             if let Some(gate) = &self.hold_flush {
                 let (released, wake) = &**gate;
                 let mut released = released.lock().unwrap();
@@ -596,6 +635,31 @@ mod tests {
                 (b"a3".to_vec(), b"three".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn the_blobs_a_batch_names_are_synced_before_it_is_applied() {
+        let backend = MemoryBackend::default();
+        let batcher = Batcher::default();
+        batcher
+            .transact_durable(&backend, &mut |txn| {
+                txn.note_blob(&[1; 32]);
+                txn.note_blob(&[2; 32]);
+                txn.insert(Tree::RawMail, &[1; 32], &3u64.to_be_bytes())
+            })
+            .unwrap();
+        assert_eq!(
+            *backend.events.lock().unwrap(),
+            ["sync 2", "apply", "flush"]
+        );
+
+        backend.fail_blob_syncs.store(true, Ordering::SeqCst);
+        let refused = batcher.transact_durable(&backend, &mut |txn| {
+            txn.note_blob(&[3; 32]);
+            txn.insert(Tree::RawMail, &[3; 32], &3u64.to_be_bytes())
+        });
+        assert!(refused.unwrap_err().to_string().contains("full"));
+        assert_eq!(backend.read(Tree::RawMail, &[3; 32]).unwrap(), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::batch::{BatchBackend, Batcher, WriteSet};
-use super::{Pair, Store, StoreError, Tree, TxnWork};
+use super::blobs::MemoryBlobs;
+use super::{BlobId, BlobStore, Pair, Store, StoreError, Tree, TxnWork};
 use crate::error::EngineError;
 
 /// Every pair of every tree, keyed by (tree index, key) so a tree is one range.
@@ -16,6 +17,7 @@ type Pairs = BTreeMap<(usize, Vec<u8>), Vec<u8>>;
 #[derive(Default)]
 pub struct MemoryStore {
     data: RwLock<Pairs>,
+    blobs: MemoryBlobs,
     batcher: Batcher,
 }
 
@@ -57,6 +59,10 @@ impl BatchBackend for MemoryStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError> {
+        self.blobs.sync(ids)
     }
 }
 
@@ -109,6 +115,10 @@ impl Store for MemoryStore {
 
     fn commit_stats(&self) -> Option<super::stats::CommitSnapshot> {
         Some(self.batcher.stats().snapshot())
+    }
+
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
     }
 
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@
 //! of writes atomically, flush.
 
 pub mod batch;
+pub mod blobs;
 pub mod codec;
 pub mod memory;
 pub mod sled_store;
@@ -15,10 +16,11 @@ pub mod tables;
 pub mod trees;
 
 use crate::error::EngineError;
+pub use blobs::{BlobId, BlobStore};
 pub use trees::Tree;
 
 /// Bumped when a stored layout changes incompatibly; checked at open.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Why the backend failed. The message is for logs and for the one-line CLI error.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,6 +40,16 @@ pub enum StoreError {
     Corrupt { tree: &'static str, reason: String },
     #[error("the data dir was written by schema version {found}, this build reads {expected}")]
     SchemaMismatch { found: u64, expected: u64 },
+    /// A blob the store names is not there (its file was deleted or lost).
+    #[error("the blob {sha256} named in {tree} is missing")]
+    BlobMissing { tree: &'static str, sha256: String },
+    /// A blob's bytes no longer hash to its name (the file was changed or damaged).
+    #[error("the blob {sha256} named in {tree} is damaged: its bytes hash to {found}")]
+    BlobDamaged {
+        tree: &'static str,
+        sha256: String,
+        found: String,
+    },
 }
 
 /// A key and value read from a tree.
@@ -52,6 +64,9 @@ pub trait Txn {
     /// Pairs whose key starts with `prefix`, in key order, as this transaction sees
     /// them: its own writes over everything committed before it.
     fn scan_prefix(&mut self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, EngineError>;
+    /// Says that this transaction names the blob `id` (written before it with
+    /// [`Store::put_blob`]): the blob is made durable before the transaction is.
+    fn note_blob(&mut self, id: &BlobId);
 }
 
 /// The work of one transaction. A backend may run it more than once (on a conflict),
@@ -86,6 +101,17 @@ pub trait Store: Send + Sync {
     /// Returns once everything committed before the call, including `insert_raw`,
     /// is on disk.
     fn durable(&self) -> Result<(), StoreError>;
+
+    /// Where blob bytes live (raw mail, attachments): outside the trees, which
+    /// keep only their hashes.
+    fn blobs(&self) -> &dyn BlobStore;
+
+    /// Writes `bytes` as the blob `id` (which is `blobs::blob_id(bytes)`: callers
+    /// have hashed them already), not yet durable; a transaction that names it calls
+    /// [`Txn::note_blob`]. Refused like a batch when the disk is full.
+    fn put_blob(&self, id: &BlobId, bytes: &[u8]) -> Result<(), StoreError> {
+        self.blobs().put(id, bytes)
+    }
 
     /// Inserts without a transaction; only for `import` into an empty store.
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError>;

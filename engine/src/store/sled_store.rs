@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use super::batch::{BatchBackend, Batcher, WriteSet};
-use super::{Pair, Store, StoreError, Tree, TxnWork, SCHEMA_VERSION};
+use super::blobs::FileBlobs;
+use super::{BlobId, BlobStore, Pair, Store, StoreError, Tree, TxnWork, SCHEMA_VERSION};
 use crate::error::EngineError;
 
 /// How the sled store is opened.
@@ -32,10 +33,12 @@ impl Default for SledSettings {
 /// `[store] cache_capacity_mb` unless set.
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 32;
 
-/// The store in `<data_dir>/store`, locked against a second process by
-/// `<data_dir>/kontor.lock` for as long as this value lives.
+/// The store in `<data_dir>/store` with its blobs in `<data_dir>/blobs`, locked
+/// against a second process by `<data_dir>/kontor.lock` for as long as this value
+/// lives.
 pub struct SledStore {
     db: sled::Db,
+    blobs: FileBlobs,
     data_dir: PathBuf,
     /// Writes are refused while the data dir's disk has less than this free.
     min_free_bytes: u64,
@@ -68,8 +71,10 @@ impl SledStore {
                     .map_err(|error| backend_error(data_dir, error))?,
             );
         }
+        let blobs = FileBlobs::open(&data_dir.join("blobs"))?;
         let store = SledStore {
             db,
+            blobs,
             data_dir: data_dir.to_path_buf(),
             min_free_bytes: settings.min_free_bytes,
             space: std::sync::Mutex::new(SpaceReading::default()),
@@ -91,7 +96,7 @@ impl SledStore {
     /// The transaction spans only the trees the batch writes to: sled prepares
     /// every tree it is given, which costs for all 28.
     fn apply_batch(&self, batch: &WriteSet) -> Result<(), StoreError> {
-        self.check_free_space(batch)?;
+        self.check_free_space(batch.bytes(), SLED_AMPLIFICATION)?;
         let touched: Vec<Tree> = batch.trees().collect();
         let sled_trees: Vec<sled::Tree> = touched
             .iter()
@@ -122,14 +127,15 @@ impl SledStore {
     /// hangs for good (sled 0.34), even once space is freed. Refusing in time
     /// keeps the store healthy, and writes resume by themselves once space is back.
     ///
-    /// The disk is asked at most every `SPACE_READING_TTL`; in between, each batch
-    /// spends `SLED_AMPLIFICATION` times its bytes from the headroom of the last
-    /// reading, and an exhausted headroom asks the disk again.
-    fn check_free_space(&self, batch: &WriteSet) -> Result<(), StoreError> {
+    /// The disk is asked at most every `SPACE_READING_TTL`; in between, each write
+    /// spends `amplification` times its `bytes` from the headroom of the last
+    /// reading (a batch `SLED_AMPLIFICATION`, a blob file 1), and an exhausted
+    /// headroom asks the disk again.
+    fn check_free_space(&self, bytes: u64, amplification: u64) -> Result<(), StoreError> {
         if self.min_free_bytes == 0 {
             return Ok(());
         }
-        let cost = batch.bytes().saturating_mul(SLED_AMPLIFICATION);
+        let cost = bytes.saturating_mul(amplification);
         let mut space = self
             .space
             .lock()
@@ -148,7 +154,7 @@ impl SledStore {
             ))
         })?;
         let headroom = free.saturating_sub(self.min_free_bytes);
-        if headroom < batch.bytes() {
+        if headroom < bytes {
             *space = SpaceReading::default();
             return Err(StoreError::Full {
                 detail: format!(
@@ -269,6 +275,10 @@ impl BatchBackend for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         SledStore::flush(self)
     }
+
+    fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError> {
+        self.blobs.sync(ids)
+    }
 }
 
 impl Store for SledStore {
@@ -328,6 +338,17 @@ impl Store for SledStore {
 
     fn size_on_disk(&self) -> Option<u64> {
         self.db.size_on_disk().ok()
+    }
+
+    fn blobs(&self) -> &dyn BlobStore {
+        &self.blobs
+    }
+
+    /// Refused before the file is written while the disk is at its reserve, as a
+    /// batch would be: the intake then fails with nothing stored.
+    fn put_blob(&self, id: &BlobId, bytes: &[u8]) -> Result<(), StoreError> {
+        self.check_free_space(bytes.len() as u64, 1)?;
+        self.blobs.put(id, bytes)
     }
 
     fn insert_raw(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

@@ -30,7 +30,8 @@ pub enum Tree {
     History,
     /// attachment_id (u64 BE) -> Attachment
     Attachments,
-    /// sha256 (32 bytes) -> the bytes
+    /// sha256 of an attachment's bytes (32 bytes) -> their length (u64 BE); the
+    /// bytes are the file `<data_dir>/blobs/<2 hex>/<hex>` (`store::blobs`).
     Blobs,
     /// changelog seq (u64 BE) -> Change
     Changelog,
@@ -58,7 +59,8 @@ pub enum Tree {
     /// record kind (u8) ++ record id (u64 BE) -> epoch (u64 BE). Bumping it revokes
     /// every magic link made for the record before.
     LinkEpochs,
-    /// sha256 of the raw message (32 bytes) -> the raw message, as received.
+    /// sha256 of the raw message (32 bytes) -> its length (u64 BE); the message,
+    /// as received, is the file `<data_dir>/blobs/<2 hex>/<hex>` (`store::blobs`).
     RawMail,
     /// intake key (utf-8: `mid:<normalised Message-ID>` or `sha:<hex sha256>`) ->
     /// IntakeRecord. What became of each received message; makes intake idempotent.
@@ -188,6 +190,12 @@ impl Tree {
     /// session would outlive the logout that ended it.
     pub fn is_exported(self) -> bool {
         self != Tree::PortalSessions
+    }
+
+    /// Whether the tree names blobs (key: their SHA-256): an export writes the
+    /// blob's bytes as the pair's value, as when the tree held them.
+    pub fn names_blobs(self) -> bool {
+        matches!(self, Tree::RawMail | Tree::Blobs)
     }
 
     pub fn from_name(name: &str) -> Option<Tree> {
