@@ -425,13 +425,7 @@ impl Engine {
         if let Some(id) = &mail.message_id {
             remember_message_id(tx, id, head.record)?;
         }
-        Ok(IntakeResult {
-            outcome,
-            // Tickets are the kind with a number; a reply to another kind is in no ticket.
-            ticket_id: head.number.map(|_| TicketId(head.record.id)),
-            number: head.number,
-            quarantine_id: None,
-        })
+        Ok(in_record(outcome, head))
     }
 
     /// Opens a ticket for the sender; `continues` is a done ticket this one
@@ -541,13 +535,6 @@ impl Engine {
             Some(record) => crate::records::spec_of(record.kind)?.head(tx, record.id)?,
             None => None,
         };
-        let ticket = match record
-            .as_ref()
-            .filter(|head| head.record.kind == crate::model::RecordKind::Ticket)
-        {
-            Some(head) => TICKETS.get(tx, &TicketId(head.record.id))?,
-            None => None,
-        };
         for failed in &info.failed_recipients {
             let Ok(address) = EmailAddress::parse(failed) else {
                 continue;
@@ -562,8 +549,8 @@ impl Engine {
                 )?;
             }
         }
-        Ok(match &ticket {
-            Some(ticket) => with_ticket(IntakeOutcome::Bounce, ticket),
+        Ok(match &record {
+            Some(head) => in_record(IntakeOutcome::Bounce, head),
             None => no_ticket(IntakeOutcome::Bounce),
         })
     }
@@ -653,6 +640,17 @@ fn no_ticket(outcome: IntakeOutcome) -> IntakeResult {
         outcome,
         ticket_id: None,
         number: None,
+        quarantine_id: None,
+    }
+}
+
+/// The outcome of a mail that went into `head`'s record. Tickets are the kind with
+/// a number; a mail into another kind is in no ticket.
+fn in_record(outcome: IntakeOutcome, head: &crate::records::RecordHead) -> IntakeResult {
+    IntakeResult {
+        outcome,
+        ticket_id: head.number.map(|_| TicketId(head.record.id)),
+        number: head.number,
         quarantine_id: None,
     }
 }
