@@ -545,6 +545,42 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_is_in_exactly_the_lists_of_its_status_after_moves_and_assignments() {
+        let (_dir, engine) = engine();
+        let staff = engine
+            .create_staff(NewStaff {
+                name: "Sam Support".into(),
+                email: "sam@vendor.example".into(),
+            })
+            .unwrap();
+        let ticket = engine.create_ticket(new_ticket("Drucker")).unwrap();
+        let other = engine.create_ticket(new_ticket("Waage")).unwrap();
+        let listed = |status: TicketStatus| -> Vec<u64> {
+            let filter = TicketFilter {
+                status: Some(status),
+                company_id: None,
+                contact_id: None,
+            };
+            let page = engine
+                .list_tickets(&filter, PageRequest::new(None, None).unwrap())
+                .unwrap();
+            page.items.iter().map(|ticket| ticket.number).collect()
+        };
+        assert_eq!(listed(TicketStatus::New), vec![other.number, ticket.number]);
+        engine
+            .set_ticket_status(ticket.id, TicketStatus::InProgress, staff.id)
+            .unwrap();
+        // The shared verb saves the ticket through its kind's indexes: the move stays.
+        engine.assign_ticket(ticket.id, staff.id).unwrap();
+        engine
+            .set_ticket_status(ticket.id, TicketStatus::Done, staff.id)
+            .unwrap();
+        assert_eq!(listed(TicketStatus::New), vec![other.number]);
+        assert_eq!(listed(TicketStatus::InProgress), Vec::<u64>::new());
+        assert_eq!(listed(TicketStatus::Done), vec![ticket.number]);
+    }
+
+    #[test]
     fn concurrent_creation_numbers_tickets_without_gaps_or_repeats() {
         let (_dir, engine) = engine();
         let threads: Vec<_> = (0..8)
