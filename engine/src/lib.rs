@@ -242,3 +242,25 @@ impl Engine {
         self.store.durable().map_err(EngineError::from)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::{Engine, EngineConfig, EngineError};
+
+    /// Opens a data dir the test just closed. sled's I/O threads may still hold its
+    /// lock for a moment after the last handle is dropped (seen under load), which
+    /// only a reopen within one process meets.
+    pub fn reopen(dir: &std::path::Path) -> Engine {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Engine::open(dir, EngineConfig::default()) {
+                Err(EngineError::Store(crate::store::StoreError::Locked { .. }))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened.unwrap(),
+            }
+        }
+    }
+}

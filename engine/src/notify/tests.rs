@@ -15,7 +15,7 @@ use crate::ops::tickets::{NewTicket, RequesterInput};
 use crate::ops::PageRequest;
 use crate::store::sled_store::SledStore;
 use crate::validate::EmailAddress;
-use crate::{Engine, EngineConfig, EngineError};
+use crate::{Engine, EngineConfig};
 
 use super::EmailTemplates;
 
@@ -437,22 +437,7 @@ fn only_due_rows_are_handed_out_and_a_deferred_row_comes_back_when_due() {
     assert_eq!(ids(f.engine.due_notices(10).unwrap()), vec![due[0].id]);
 }
 
-/// Opens a data dir the test just closed. sled's I/O threads may still hold its
-/// lock for a moment after the last handle is dropped (seen under load), which
-/// only a reopen within one process meets.
-fn reopen(dir: &std::path::Path) -> Engine {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Engine::open(dir, EngineConfig::default()) {
-            Err(EngineError::Store(crate::store::StoreError::Locked { .. }))
-                if std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            opened => return opened.unwrap(),
-        }
-    }
-}
+use crate::test_support::reopen;
 
 #[test]
 fn a_schema_1_due_index_is_migrated_at_open() {

@@ -390,7 +390,7 @@ mod tests {
             engine.store.durable().unwrap();
         }
         for _ in 0..2 {
-            let engine = Engine::open(dir.path(), EngineConfig::default()).unwrap();
+            let engine = crate::test_support::reopen(dir.path());
             assert_eq!(
                 engine.store.get(Tree::Meta, b"schema_version").unwrap(),
                 Some(crate::store::SCHEMA_VERSION.to_be_bytes().to_vec())
