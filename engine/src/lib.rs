@@ -251,9 +251,14 @@ pub(crate) mod test_support {
     /// lock for a moment after the last handle is dropped (seen under load), which
     /// only a reopen within one process meets.
     pub fn reopen(dir: &std::path::Path) -> Engine {
+        reopen_with(dir, EngineConfig::default())
+    }
+
+    /// [`reopen`] with a configuration of the test's.
+    pub fn reopen_with(dir: &std::path::Path, config: EngineConfig) -> Engine {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match Engine::open(dir, EngineConfig::default()) {
+            match Engine::open(dir, config.clone()) {
                 Err(EngineError::Store(crate::store::StoreError::Locked { .. }))
                     if std::time::Instant::now() < deadline =>
                 {

@@ -6,7 +6,7 @@ use crate::model::TicketStatus;
 use crate::EngineConfig;
 
 fn engine_with(dir: &std::path::Path, config: EngineConfig) -> Engine {
-    Engine::open(dir, config).unwrap()
+    crate::test_support::reopen_with(dir, config)
 }
 
 fn inbound(raw: &[u8]) -> InboundMail {
