@@ -336,12 +336,8 @@ impl Engine {
             Some(company) => Box::new(CONTACTS_OF_COMPANY.children(store, &company, true)),
             None => Box::new(CONTACTS.keys(store, true).map(|key| {
                 key.and_then(|key| {
-                    ContactId::from_key(&key).ok_or_else(|| {
-                        EngineError::Store(crate::store::StoreError::Corrupt {
-                            tree: Tree::Contacts.name(),
-                            reason: "short key".into(),
-                        })
-                    })
+                    ContactId::from_key(&key)
+                        .ok_or_else(|| crate::store::tables::short_key(Tree::Contacts))
                 })
             })),
         };

@@ -174,7 +174,8 @@ impl Engine {
             Some(list) => Box::new(list.ids(self.store.as_ref(), true)),
             None => Box::new(TICKETS.keys(self.store.as_ref(), true).map(|key| {
                 key.and_then(|key| {
-                    TicketId::from_key(&key).ok_or_else(|| corrupt_key(Tree::Tickets))
+                    TicketId::from_key(&key)
+                        .ok_or_else(|| crate::store::tables::short_key(Tree::Tickets))
                 })
             })),
         };
@@ -506,13 +507,6 @@ pub(crate) fn change_status(
         EntryBody::Event(Event::StatusChanged { from, to }),
     )?;
     Ok(ticket)
-}
-
-fn corrupt_key(tree: Tree) -> EngineError {
-    EngineError::Store(crate::store::StoreError::Corrupt {
-        tree: tree.name(),
-        reason: "short key".into(),
-    })
 }
 
 #[cfg(test)]

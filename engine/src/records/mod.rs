@@ -331,12 +331,7 @@ pub fn ids_in_index<'a>(
     };
     Box::new(store.scan_prefix(tree, &prefix, true).map(move |item| {
         let (key, _) = item?;
-        crate::store::trees::trailing_u64(&key).ok_or_else(|| {
-            EngineError::Store(crate::store::StoreError::Corrupt {
-                tree: tree.name(),
-                reason: "short key".into(),
-            })
-        })
+        crate::store::trees::trailing_u64(&key).ok_or_else(|| crate::store::tables::short_key(tree))
     }))
 }
 
@@ -575,14 +570,10 @@ impl<R: RecordType> KindSpec for Spec<R> {
         let (tree, key) = R::storage(0);
         // The key of id 0 without its id is the kind's prefix in its tree.
         let prefix = key[..key.len() - 8].to_vec();
-        Box::new(store.scan_prefix(tree, &prefix, false).map(|item| {
+        Box::new(store.scan_prefix(tree, &prefix, false).map(move |item| {
             let (key, _) = item?;
-            crate::store::trees::trailing_u64(&key).ok_or_else(|| {
-                EngineError::Store(crate::store::StoreError::Corrupt {
-                    tree: "records",
-                    reason: "short key".into(),
-                })
-            })
+            crate::store::trees::trailing_u64(&key)
+                .ok_or_else(|| crate::store::tables::short_key(tree))
         }))
     }
 }

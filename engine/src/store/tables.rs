@@ -157,6 +157,14 @@ impl TableKey for DueKey {
     }
 }
 
+/// A stored key too short for its tree's layout: the store is damaged.
+pub(crate) fn short_key(tree: Tree) -> EngineError {
+    EngineError::Store(super::StoreError::Corrupt {
+        tree: tree.name(),
+        reason: "short key".into(),
+    })
+}
+
 /// Reads committed state (outside a transaction) or a transaction's view.
 pub trait Reader {
     fn read_raw(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
@@ -348,12 +356,9 @@ impl<P: TableKey, C: StoredId> ChildTable<P, C> {
             .scan_prefix(tree, &prefix, newest_first)
             .map(move |item| {
                 let (key, _) = item?;
-                key.get(skip..).and_then(C::from_stored).ok_or_else(|| {
-                    EngineError::Store(super::StoreError::Corrupt {
-                        tree: tree.name(),
-                        reason: "short key".into(),
-                    })
-                })
+                key.get(skip..)
+                    .and_then(C::from_stored)
+                    .ok_or_else(|| crate::store::tables::short_key(tree))
             })
     }
 }
@@ -468,12 +473,7 @@ impl TicketList {
                 let (key, _) = item?;
                 super::trees::trailing_u64(&key)
                     .map(TicketId)
-                    .ok_or_else(|| {
-                        EngineError::Store(super::StoreError::Corrupt {
-                            tree: tree.name(),
-                            reason: "short key".into(),
-                        })
-                    })
+                    .ok_or_else(|| crate::store::tables::short_key(tree))
             })
     }
 }
