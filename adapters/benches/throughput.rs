@@ -98,7 +98,7 @@ fn print_batches(engine: &Engine) {
     };
     let batches = commit.batch_transactions.count.max(1) as f64;
     eprintln!(
-        "  {:.0} batches, {:.1} transactions each, {:.0} µs apply + flush each",
+        "  {:.0} batches, {:.1} transactions each, {:.0} µs log + apply each",
         batches,
         commit.batch_transactions.sum / batches,
         commit.commit_seconds.sum / batches * 1e6

@@ -34,8 +34,14 @@ async fn two_hundred_tickets_from_eight_clients_survive_a_sigkill_with_numbers_1
     for client in clients {
         answered.extend(client.await.unwrap());
     }
-    // Killed right after the last answer: no shutdown, no flush.
+    // Killed right after the last answer: no shutdown, no checkpoint.
     app.kill();
+    // What the restart has to go by is the write-ahead log: sled was never flushed
+    // for these writes (its first checkpoint comes after 8 MiB of log).
+    assert!(
+        log_segments_with_records(&app) > 0,
+        "no log segment holds a record after the kill"
+    );
 
     let mut numbers: Vec<u64> = answered.iter().map(|(_, number)| *number).collect();
     numbers.sort_unstable();
@@ -63,4 +69,26 @@ async fn two_hundred_tickets_from_eight_clients_survive_a_sigkill_with_numbers_1
         )
         .await;
     assert_eq!(next["number"], 201);
+    // A clean shutdown checkpoints: the log is empty, and the replayed store is one
+    // `verify` accepts (chains whole, nothing dangling).
+    app.terminate();
+    assert_eq!(log_segments_with_records(&app), 0);
+    let verified = app.command(&["verify"]);
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+/// Segments of the store's write-ahead log that hold at least one record (a
+/// segment's unused space is zeroes).
+fn log_segments_with_records(app: &TestApp) -> usize {
+    std::fs::read_dir(app.data_dir().join("wal"))
+        .expect("the store's log is in the data dir")
+        .filter(|entry| {
+            let bytes = std::fs::read(entry.as_ref().unwrap().path()).unwrap();
+            bytes.iter().take(4).any(|byte| *byte != 0)
+        })
+        .count()
 }

@@ -1,24 +1,32 @@
-//! Batched commit: many transactions share one backend transaction and one flush.
+//! Batched commit: many transactions share one log write and one sync.
 //!
 //! Engine transactions run one at a time under the batcher's lock, each against an
 //! overlay: its own writes, then the writes of the batch still pending, then those
-//! of the batch being committed, then the backend. A transaction that succeeds merges
-//! its writes into the pending batch; one that fails leaves no trace. A writer then
-//! waits for its batch to be durable: if no commit is running it leads one, taking
-//! everything pending as one backend transaction followed by one flush, on behalf
-//! of every writer that arrived meanwhile.
+//! of the batch being logged, then those of the batch being applied, then the
+//! backend. A transaction that succeeds merges its writes into the pending batch;
+//! one that fails leaves no trace. A writer then waits for its batch: if no batch
+//! is being logged it leads one, taking everything pending, on behalf of every
+//! writer that arrived meanwhile.
+//!
+//! A batch passes two stages, each held by one batch at a time: the log (the
+//! backend makes it durable, whole: `BatchBackend::log`) and the apply (the backend
+//! makes it readable: `BatchBackend::apply`). While one batch is applied the next
+//! is logged, so the sync of the one overlaps the CPU of the other. Writers are
+//! answered after the apply, so that what they were told is stored can be read
+//! back at once, also outside a transaction.
 //!
 //! Why not the backend's own transactions: sled serialises every transaction under
-//! a global lock and costs a few microseconds for each key it writes. Under many
-//! writers that lock, not the disk, bounded ticket creation (6,500/s on two cores).
-//! Here the writers still run one at a time, but only against memory, and the
-//! backend sees one transaction per batch, in which keys written by many engine
-//! transactions (the sequence counters) are written once.
+//! a global lock and costs several microseconds for each key it writes, and its
+//! flush costs more than a sync of an append-only file. Here the writers still run
+//! one at a time, but only against memory; the backend sees one batch at a time,
+//! in which keys written by many engine transactions (the sequence counters) are
+//! written once.
 //!
-//! Failure: if applying a batch fails, nothing of it is in the backend, so the
-//! pending batch, whose transactions may have read its values, fails with it. If
-//! only the flush fails, the batch is applied and the next flush may still make it
-//! durable; its writers are told of the failure and the next batch goes ahead.
+//! Failure: if logging a batch fails, nothing of it is stored, so the pending
+//! batch, whose transactions may have read its values, fails with it, and the next
+//! write starts from what is stored. If applying a logged batch fails, the backend
+//! no longer holds what its log says: every later write fails, saying so, until a
+//! restart applies the log again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -54,7 +62,7 @@ impl WriteSet {
             .map(|value| value.as_deref())
     }
 
-    fn write(&mut self, tree: Tree, key: &[u8], value: Option<&[u8]>) {
+    pub(super) fn write(&mut self, tree: Tree, key: &[u8], value: Option<&[u8]>) {
         self.trees[tree.index()].insert(key.to_vec(), value.map(<[u8]>::to_vec));
     }
 
@@ -105,18 +113,24 @@ impl WriteSet {
 
 /// What the batcher needs of a backend.
 pub trait BatchBackend {
-    /// Reads committed state.
+    /// Reads what is applied.
     fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Committed pairs whose key starts with `prefix`, in key order.
+    /// Applied pairs whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<super::Pair>, StoreError>;
-    /// Writes one batch atomically: all of it survives a crash or none of it.
-    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError>;
-    /// Makes everything applied durable.
-    fn flush(&self) -> Result<(), StoreError>;
-    /// Makes blobs durable; called before the batch that names them is applied, as
-    /// a backend may write an applied batch to disk before its flush.
-    fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError>;
+    /// Makes one batch durable, whole, with the blobs it names: once this returns
+    /// the batch survives a crash; on an error nothing of it is stored. It need not
+    /// be readable yet.
+    fn log(&self, batch: &WriteSet) -> Result<Logged, StoreError>;
+    /// Makes a logged batch readable. Batches are applied one at a time, in the
+    /// order they were logged, while the next one may be logging.
+    fn apply(&self, batch: &WriteSet, logged: Logged) -> Result<(), StoreError>;
+    /// Makes everything applied durable without the log; called with nothing
+    /// pending, logging or applying.
+    fn checkpoint(&self) -> Result<(), StoreError>;
 }
+
+/// Where the backend's log put a batch, for its apply.
+pub type Logged = u64;
 
 /// Where a batch's outcome is published to the writers waiting on it.
 type Outcome = Arc<OnceLock<Result<(), StoreError>>>;
@@ -147,8 +161,13 @@ struct State {
     pending_outcome: Outcome,
     /// How many transactions the pending batch holds.
     pending_transactions: u64,
-    /// The batch a leader is applying and flushing; readable until it ends.
-    committing: Option<Arc<WriteSet>>,
+    /// The batch a leader is logging; readable until it is applied.
+    logging: Option<Arc<WriteSet>>,
+    /// The batch a leader is applying, durable already; readable until applied.
+    applying: Option<Arc<WriteSet>>,
+    /// Why a logged batch could not be applied: the backend then lacks what its
+    /// log holds, so every later write fails with this until a restart.
+    broken: Option<StoreError>,
 }
 
 impl Batcher {
@@ -177,7 +196,7 @@ impl Batcher {
     ) -> Result<T, StoreError> {
         loop {
             let state = self.lock();
-            if state.committing.is_none() && state.pending.is_empty() {
+            if state.logging.is_none() && state.applying.is_none() && state.pending.is_empty() {
                 let result = work();
                 drop(state);
                 return Ok(result);
@@ -195,10 +214,14 @@ impl Batcher {
     ) -> Result<(), EngineError> {
         let mut state = self.lock();
         let own = {
+            if let Some(error) = &state.broken {
+                return Err(EngineError::from(error.clone()));
+            }
             let mut txn = OverlayTxn {
                 own: WriteSet::default(),
                 pending: &state.pending,
-                committing: state.committing.as_deref(),
+                logging: state.logging.as_deref(),
+                applying: state.applying.as_deref(),
                 backend,
             };
             work(&mut txn)?;
@@ -212,15 +235,16 @@ impl Batcher {
     }
 
     /// Returns once everything committed before the call, and anything the backend
-    /// was given directly, is durable.
+    /// was given directly, is durable in the backend itself (a checkpoint).
     pub fn flush(&self, backend: &dyn BatchBackend) -> Result<(), StoreError> {
         let state = self.lock();
         let outcome = state.pending_outcome.clone();
-        self.wait(state, &outcome, backend)
+        self.wait(state, &outcome, backend)?;
+        self.exclusive(backend, || backend.checkpoint())?
     }
 
-    /// Waits for `outcome`, leading the commit of the pending batch whenever no
-    /// other writer is applying one.
+    /// Waits for `outcome`, leading the log and apply of the pending batch
+    /// whenever no other writer is logging one.
     fn wait<'s>(
         &'s self,
         mut state: MutexGuard<'s, State>,
@@ -232,33 +256,41 @@ impl Batcher {
             if let Some(result) = outcome.get() {
                 return result.clone();
             }
-            if state.committing.is_some() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    tracing::error!(
-                        seconds = self.stall_timeout.as_secs(),
-                        "the store has not finished a commit in time; writes are failing"
-                    );
-                    return Err(StoreError::Stalled {
-                        seconds: self.stall_timeout.as_secs(),
-                    });
-                }
-                state = self
-                    .batch_ended
-                    .wait_timeout(state, left)
-                    .map(|(state, _)| state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            let mine_is_pending = Arc::ptr_eq(outcome, &state.pending_outcome);
+            if mine_is_pending && state.logging.is_none() {
+                state = self.lead(state, backend);
                 continue;
             }
-            state = self.lead(state, backend);
+            state = self.wait_for_a_stage(state, deadline)?;
         }
     }
 
-    /// Applies the pending batch, flushes, and publishes the batch's outcome.
-    ///
-    /// The next batch is applied only after this flush: letting it be applied
-    /// during the flush was measured slower (6,100 against 10,400 tickets/s with 8
-    /// writers), as every batch then got smaller and still waited for a flush.
+    /// Waits until a batch moves on (or the stall timeout passes).
+    fn wait_for_a_stage<'s>(
+        &'s self,
+        state: MutexGuard<'s, State>,
+        deadline: Instant,
+    ) -> Result<MutexGuard<'s, State>, StoreError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::error!(
+                seconds = self.stall_timeout.as_secs(),
+                "the store has not finished a commit in time; writes are failing"
+            );
+            return Err(StoreError::Stalled {
+                seconds: self.stall_timeout.as_secs(),
+            });
+        }
+        Ok(self
+            .batch_ended
+            .wait_timeout(state, left)
+            .map(|(state, _)| state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner().0))
+    }
+
+    /// Logs the pending batch, then, once the batch before it is applied, applies
+    /// it, and publishes its outcome. The log stage is free again as soon as this
+    /// batch moves on to its apply, so the next leader logs meanwhile.
     fn lead<'s>(
         &'s self,
         mut state: MutexGuard<'s, State>,
@@ -267,46 +299,92 @@ impl Batcher {
         let batch = Arc::new(std::mem::take(&mut state.pending));
         let outcome = std::mem::take(&mut state.pending_outcome);
         let transactions = std::mem::take(&mut state.pending_transactions);
-        state.committing = Some(batch.clone());
+        if let Some(error) = state.broken.clone() {
+            let _ = outcome.set(Err(error));
+            self.batch_ended.notify_all();
+            return state;
+        }
+        state.logging = Some(batch.clone());
         drop(state);
         let started = Instant::now();
-
-        let applied = if batch.is_empty() {
-            Ok(())
+        let logged = if batch.is_empty() {
+            Ok(None)
         } else {
-            // A failed sync counts as a failed apply: nothing of the batch is
-            // in the backend, so no transaction naming an unsynced blob is.
-            contain_panic(|| {
-                backend.sync_blobs(&batch.blobs())?;
-                backend.apply(&batch)
-            })
+            contain_panic(|| backend.log(&batch)).map(Some)
         };
-        let flushed = match &applied {
-            Ok(()) => contain_panic(|| backend.flush()),
-            Err(_) => Ok(()),
-        };
-        if transactions > 0 {
-            self.stats.record_batch(transactions, started.elapsed());
-        }
 
         let mut state = self.lock();
-        state.committing = None;
-        match (applied, flushed) {
-            (Ok(()), flushed) => {
-                let _ = outcome.set(flushed);
-            }
-            (Err(error), _) => {
+        let logged = match logged {
+            Ok(logged) => logged,
+            Err(error) => {
                 // The pending transactions may have read this batch's writes, so
                 // they fail with it, for the same reason.
+                state.logging = None;
                 let _ = outcome.set(Err(error.clone()));
                 state.pending = WriteSet::default();
                 state.pending_transactions = 0;
                 let orphaned = std::mem::take(&mut state.pending_outcome);
                 let _ = orphaned.set(Err(error));
+                self.batch_ended.notify_all();
+                return state;
             }
+        };
+        // Batches are applied in the order they were logged.
+        let deadline = Instant::now() + self.stall_timeout;
+        while state.applying.is_some() {
+            state = match self.wait_for_a_stage(state, deadline) {
+                Ok(state) => state,
+                Err(error) => {
+                    let mut state = self.lock();
+                    self.break_store(&mut state, error, &outcome);
+                    return state;
+                }
+            };
         }
+        state.logging = None;
+        if let Some(error) = state.broken.clone() {
+            let _ = outcome.set(Err(error));
+            self.batch_ended.notify_all();
+            return state;
+        }
+        state.applying = Some(batch.clone());
         self.batch_ended.notify_all();
+        drop(state);
+
+        let applied = match logged {
+            Some(logged) => contain_panic(|| backend.apply(&batch, logged)),
+            None => Ok(()),
+        };
+        if transactions > 0 {
+            self.stats.record_batch(transactions, started.elapsed());
+        }
+        let mut state = self.lock();
+        state.applying = None;
+        match applied {
+            Ok(()) => {
+                let _ = outcome.set(Ok(()));
+                self.batch_ended.notify_all();
+            }
+            Err(error) => self.break_store(&mut state, error, &outcome),
+        }
         state
+    }
+
+    /// Marks the store broken after a logged batch could not be applied: what the
+    /// log holds is durable, and the next open applies it, but until then the
+    /// backend lacks it, so no later write may read from the backend.
+    fn break_store(&self, state: &mut State, error: StoreError, outcome: &Outcome) {
+        tracing::error!(%error, "a logged batch could not be applied; writes fail until kontor is restarted");
+        let broken = match error {
+            StoreError::Stalled { .. } => error,
+            other => StoreError::Backend(format!(
+                "{other}; the write is in the store's log and is applied when kontor is restarted"
+            )),
+        };
+        state.logging = None;
+        state.broken = Some(broken.clone());
+        let _ = outcome.set(Err(broken));
+        self.batch_ended.notify_all();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -318,7 +396,7 @@ impl Batcher {
 
 /// Turns a panic in the backend into an error: the leader must always publish its
 /// batch's outcome, or every writer waits for ever.
-fn contain_panic(backend_call: impl FnOnce() -> Result<(), StoreError>) -> Result<(), StoreError> {
+fn contain_panic<T>(backend_call: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(backend_call)).unwrap_or_else(|_| {
         Err(StoreError::Backend(
             "the storage backend panicked while committing".into(),
@@ -326,18 +404,24 @@ fn contain_panic(backend_call: impl FnOnce() -> Result<(), StoreError>) -> Resul
     })
 }
 
-/// One transaction's view: its own writes over the pending and committing batches
-/// over the backend.
+/// One transaction's view: its own writes over the pending, logging and applying
+/// batches over the backend, newest first.
 struct OverlayTxn<'a> {
     own: WriteSet,
     pending: &'a WriteSet,
-    committing: Option<&'a WriteSet>,
+    logging: Option<&'a WriteSet>,
+    applying: Option<&'a WriteSet>,
     backend: &'a dyn BatchBackend,
 }
 
 impl Txn for OverlayTxn<'_> {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
-        let layers = [Some(&self.own), Some(self.pending), self.committing];
+        let layers = [
+            Some(&self.own),
+            Some(self.pending),
+            self.logging,
+            self.applying,
+        ];
         for layer in layers.into_iter().flatten() {
             if let Some(value) = layer.lookup(tree, key) {
                 return Ok(value.map(<[u8]>::to_vec));
@@ -368,7 +452,12 @@ impl Txn for OverlayTxn<'_> {
             .map(|(key, value)| (key, Some(value)))
             .collect();
         // Oldest layer first, so a newer write of a key replaces an older one.
-        let layers = [self.committing, Some(self.pending), Some(&self.own)];
+        let layers = [
+            self.applying,
+            self.logging,
+            Some(self.pending),
+            Some(&self.own),
+        ];
         for layer in layers.into_iter().flatten() {
             for (key, value) in layer.writes_to(tree) {
                 if key.starts_with(prefix) {
@@ -391,20 +480,22 @@ mod tests {
 
     type Records = BTreeMap<(usize, Vec<u8>), Vec<u8>>;
 
-    /// Lets a test hold the backend's flush until it says so.
+    /// Lets a test hold the backend's log until it says so.
     type Gate = Arc<(Mutex<bool>, Condvar)>;
 
-    /// A backend in memory that counts its applies and flushes, and fails, panics
-    /// or hangs on request.
+    /// A backend in memory that counts its logs and applies, and fails, panics or
+    /// hangs on request.
     #[derive(Default)]
     struct MemoryBackend {
         data: Mutex<Records>,
         applies: AtomicU64,
-        flushes: AtomicU64,
+        logs: AtomicU64,
         fail_applies: AtomicBool,
         panic_in_apply: AtomicBool,
-        hold_flush: Option<Gate>,
-        fail_blob_syncs: AtomicBool,
+        panic_in_log: AtomicBool,
+        hold_log: Option<Gate>,
+        hold_apply: Option<Gate>,
+        fail_logs: AtomicBool,
         /// What the batcher asked of the backend, in order.
         events: Mutex<Vec<String>>,
     }
@@ -434,15 +525,36 @@ mod tests {
                 .collect())
         }
 
-        fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+        fn log(&self, batch: &WriteSet) -> Result<Logged, StoreError> {
+            let logged = self.logs.fetch_add(1, Ordering::SeqCst);
+            if self.panic_in_log.load(Ordering::SeqCst) {
+                panic!("a bug in the backend");
+            }
+            pass(&self.hold_log);
+            if self.fail_logs.load(Ordering::SeqCst) {
+                return Err(StoreError::Full {
+                    detail: "no space for the log".into(),
+                });
+            }
+            self.events.lock().unwrap().push(format!(
+                "log {} with {} blobs",
+                logged,
+                batch.blobs().len()
+            ));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(logged)
+        }
+
+        fn apply(&self, batch: &WriteSet, logged: Logged) -> Result<(), StoreError> {
             if self.panic_in_apply.load(Ordering::SeqCst) {
                 panic!("a bug in the backend");
             }
             if self.fail_applies.load(Ordering::SeqCst) {
-                return Err(StoreError::Backend("disk full".into()));
+                return Err(StoreError::Backend("disk failed".into()));
             }
+            pass(&self.hold_apply);
             self.applies.fetch_add(1, Ordering::SeqCst);
-            self.events.lock().unwrap().push("apply".into());
+            self.events.lock().unwrap().push(format!("apply {logged}"));
             let mut data = self.data.lock().unwrap();
             for (tree, key, value) in batch
                 .trees()
@@ -456,32 +568,27 @@ mod tests {
             Ok(())
         }
 
-        fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError> {
-            if self.fail_blob_syncs.load(Ordering::SeqCst) {
-                return Err(StoreError::Full {
-                    detail: "no space for the blobs".into(),
-                });
-            }
-            self.events
-                .lock()
-                .unwrap()
-                .push(format!("sync {}", ids.len()));
+        fn checkpoint(&self) -> Result<(), StoreError> {
+            self.events.lock().unwrap().push("checkpoint".into());
             Ok(())
         }
+    }
 
-        fn flush(&self) -> Result<(), StoreError> {
-            self.flushes.fetch_add(1, Ordering::SeqCst);
-            self.events.lock().unwrap().push("flush".into());
-            if let Some(gate) = &self.hold_flush {
-                let (released, wake) = &**gate;
-                let mut released = released.lock().unwrap();
-                while !*released {
-                    released = wake.wait(released).unwrap();
-                }
+    /// Returns once the gate, if any, is open.
+    fn pass(gate: &Option<Gate>) {
+        if let Some(gate) = gate {
+            let (released, wake) = &**gate;
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = wake.wait(released).unwrap();
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-            Ok(())
         }
+    }
+
+    fn open(gate: &Gate) {
+        let (released, wake) = &**gate;
+        *released.lock().unwrap() = true;
+        wake.notify_all();
     }
 
     impl MemoryBackend {
@@ -528,8 +635,8 @@ mod tests {
             .collect();
         numbers.sort_unstable();
         assert_eq!(numbers, (1..=1600).collect::<Vec<_>>());
-        let flushes = backend.flushes.load(Ordering::SeqCst);
-        assert!(flushes < 1600, "{flushes} flushes for 1600 writes");
+        let logs = backend.logs.load(Ordering::SeqCst);
+        assert!(logs < 1600, "{logs} log writes for 1600 transactions");
     }
 
     #[test]
@@ -545,20 +652,40 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_apply_fails_its_writers_and_the_next_write_starts_from_the_backend() {
+    fn a_failed_log_fails_its_writers_and_the_next_write_starts_from_what_is_stored() {
         let backend = MemoryBackend::default();
         let batcher = Batcher::default();
         assert_eq!(backend.increment(&batcher).unwrap(), 1);
-        backend.fail_applies.store(true, Ordering::SeqCst);
+        backend.fail_logs.store(true, Ordering::SeqCst);
         let error = backend.increment(&batcher).unwrap_err();
-        assert!(error.to_string().contains("disk full"), "{error}");
-        backend.fail_applies.store(false, Ordering::SeqCst);
+        assert!(error.to_string().contains("no space"), "{error}");
+        backend.fail_logs.store(false, Ordering::SeqCst);
         // The failed batch's number was never stored, so it is handed out again.
         assert_eq!(backend.increment(&batcher).unwrap(), 2);
     }
 
     #[test]
-    fn a_panic_in_a_transaction_or_in_the_backend_leaves_the_batcher_usable() {
+    fn a_logged_batch_that_cannot_be_applied_fails_every_later_write_until_a_restart() {
+        let backend = MemoryBackend::default();
+        let batcher = Batcher::default();
+        assert_eq!(backend.increment(&batcher).unwrap(), 1);
+        backend.fail_applies.store(true, Ordering::SeqCst);
+        let error = backend.increment(&batcher).unwrap_err();
+        assert!(error.to_string().contains("disk failed"), "{error}");
+        assert!(error.to_string().contains("restarted"), "{error}");
+        // The log holds number 2 although the backend does not: handing it out
+        // again would give two tickets one number after the restart.
+        backend.fail_applies.store(false, Ordering::SeqCst);
+        let later = backend.increment(&batcher).unwrap_err();
+        assert!(later.to_string().contains("restarted"), "{later}");
+        assert_eq!(
+            backend.read(Tree::Tickets, &2u64.to_be_bytes()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_panic_in_a_transaction_or_in_the_log_leaves_the_batcher_usable() {
         let backend = MemoryBackend::default();
         let batcher = Batcher::default();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -570,11 +697,11 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(backend.increment(&batcher).unwrap(), 1);
 
-        backend.panic_in_apply.store(true, Ordering::SeqCst);
+        backend.panic_in_log.store(true, Ordering::SeqCst);
         let failed =
             batcher.transact_durable(&backend, &mut |txn| txn.insert(Tree::Meta, b"other", b"x"));
         assert!(failed.unwrap_err().to_string().contains("panicked"));
-        backend.panic_in_apply.store(false, Ordering::SeqCst);
+        backend.panic_in_log.store(false, Ordering::SeqCst);
         assert_eq!(backend.increment(&batcher).unwrap(), 2);
     }
 
@@ -582,7 +709,7 @@ mod tests {
     fn writers_behind_a_commit_that_hangs_get_an_error_in_time() {
         let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
         let backend = Arc::new(MemoryBackend {
-            hold_flush: Some(release.clone()),
+            hold_log: Some(release.clone()),
             ..MemoryBackend::default()
         });
         let batcher = Arc::new(Batcher::new(Duration::from_millis(200)));
@@ -594,7 +721,7 @@ mod tests {
                 })
             })
         };
-        while backend.applies.load(Ordering::SeqCst) == 0 {
+        while backend.logs.load(Ordering::SeqCst) == 0 {
             std::thread::yield_now();
         }
         let started = Instant::now();
@@ -602,10 +729,42 @@ mod tests {
         assert!(error.to_string().contains("not finished"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
 
-        let (released, wake) = &*release;
-        *released.lock().unwrap() = true;
-        wake.notify_all();
+        open(&release);
         assert!(hung_leader.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn the_next_batch_is_logged_while_one_is_applied_and_reads_see_both() {
+        let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let backend = Arc::new(MemoryBackend {
+            hold_apply: Some(release.clone()),
+            ..MemoryBackend::default()
+        });
+        let batcher = Arc::new(Batcher::default());
+        let increment = || {
+            let (backend, batcher) = (backend.clone(), batcher.clone());
+            std::thread::spawn(move || backend.increment(&batcher).unwrap())
+        };
+        let first = increment();
+        while backend.logs.load(Ordering::SeqCst) < 1 {
+            std::thread::yield_now();
+        }
+        let second = increment();
+        // The second batch is logged while the first is still being applied.
+        while backend.logs.load(Ordering::SeqCst) < 2 {
+            std::thread::yield_now();
+        }
+        // A third transaction reads both from the overlay: neither is applied.
+        let third = increment();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(backend.applies.load(Ordering::SeqCst), 0);
+        open(&release);
+        let mut numbers = [first, second, third].map(|thread| thread.join().unwrap());
+        numbers.sort_unstable();
+        assert_eq!(numbers, [1, 2, 3]);
+        let events = backend.events.lock().unwrap().clone();
+        let applies: Vec<&String> = events.iter().filter(|e| e.starts_with("apply")).collect();
+        assert_eq!(applies, ["apply 0", "apply 1", "apply 2"], "{events:?}");
     }
 
     #[test]
@@ -638,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn the_blobs_a_batch_names_are_synced_before_it_is_applied() {
+    fn the_blobs_a_batch_names_are_logged_with_it_before_it_is_applied() {
         let backend = MemoryBackend::default();
         let batcher = Batcher::default();
         batcher
@@ -650,10 +809,10 @@ mod tests {
             .unwrap();
         assert_eq!(
             *backend.events.lock().unwrap(),
-            ["sync 2", "apply", "flush"]
+            ["log 0 with 2 blobs", "apply 0"]
         );
 
-        backend.fail_blob_syncs.store(true, Ordering::SeqCst);
+        backend.fail_logs.store(true, Ordering::SeqCst);
         let refused = batcher.transact_durable(&backend, &mut |txn| {
             txn.note_blob(&[3; 32]);
             txn.insert(Tree::RawMail, &[3; 32], &3u64.to_be_bytes())

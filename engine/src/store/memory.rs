@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use super::batch::{BatchBackend, Batcher, WriteSet};
+use super::batch::{BatchBackend, Batcher, Logged, WriteSet};
 use super::blobs::MemoryBlobs;
-use super::{BlobId, BlobStore, Pair, Store, StoreError, Tree, TxnWork};
+use super::{BlobStore, Pair, Store, StoreError, Tree, TxnWork};
 use crate::error::EngineError;
 
 /// Every pair of every tree, keyed by (tree index, key) so a tree is one range.
@@ -44,7 +44,14 @@ impl BatchBackend for MemoryStore {
         Ok(self.pairs(tree, prefix))
     }
 
-    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
+    /// Nothing here survives the process, so the log only makes the blobs as
+    /// durable as they get in memory.
+    fn log(&self, batch: &WriteSet) -> Result<Logged, StoreError> {
+        self.blobs.sync(&batch.blobs())?;
+        Ok(0)
+    }
+
+    fn apply(&self, batch: &WriteSet, _logged: Logged) -> Result<(), StoreError> {
         let mut data = self.data.write().unwrap_or_else(|p| p.into_inner());
         for tree in batch.trees() {
             for (key, value) in batch.writes_to(tree) {
@@ -57,12 +64,8 @@ impl BatchBackend for MemoryStore {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    fn checkpoint(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError> {
-        self.blobs.sync(ids)
     }
 }
 

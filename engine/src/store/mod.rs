@@ -2,9 +2,9 @@
 //! change, and batched commit for durability.
 //!
 //! Engine operations talk to [`Store`] and [`Txn`] only; `sled_store` is the one
-//! backend today. A second backend implements [`Store`], and can reuse
-//! [`batch::Batcher`] by implementing [`batch::BatchBackend`]: read, apply one batch
-//! of writes atomically, flush.
+//! backend today, made durable by its write-ahead log (`wal`). A second backend
+//! implements [`Store`], and can reuse [`batch::Batcher`] by implementing
+//! [`batch::BatchBackend`]: read, log one batch durably, apply it, checkpoint.
 
 pub mod batch;
 pub mod blobs;
@@ -14,6 +14,7 @@ pub mod sled_store;
 pub mod stats;
 pub mod tables;
 pub mod trees;
+pub mod wal;
 
 use crate::error::EngineError;
 pub use blobs::{BlobId, BlobStore};
@@ -75,8 +76,10 @@ pub type TxnWork<'a> = dyn FnMut(&mut dyn Txn) -> Result<(), EngineError> + 'a;
 
 /// An ordered key-value store of named trees.
 pub trait Store: Send + Sync {
-    /// Reads committed state. A transaction that has not yet been made durable is not
-    /// visible here; its writer has not been answered either.
+    /// Reads applied state. A transaction whose batch is not yet durable is not
+    /// visible here; one that is becomes visible while its batch is applied, just
+    /// before its writer is answered (tree by tree: a read spanning trees is not a
+    /// snapshot).
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Pairs whose key starts with `prefix`, in key order (or reversed).

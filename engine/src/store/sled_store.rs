@@ -3,10 +3,9 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-
-use super::batch::{BatchBackend, Batcher, WriteSet};
+use super::batch::{BatchBackend, Batcher, Logged, WriteSet};
 use super::blobs::FileBlobs;
+use super::wal::Wal;
 use super::{BlobId, BlobStore, Pair, Store, StoreError, Tree, TxnWork, SCHEMA_VERSION};
 use crate::error::EngineError;
 
@@ -33,12 +32,19 @@ impl Default for SledSettings {
 /// `[store] cache_capacity_mb` unless set.
 pub const DEFAULT_CACHE_CAPACITY_MB: u64 = 32;
 
-/// The store in `<data_dir>/store` with its blobs in `<data_dir>/blobs`, locked
-/// against a second process by `<data_dir>/kontor.lock` for as long as this value
-/// lives.
+/// The store in `<data_dir>/store` with its blobs in `<data_dir>/blobs` and its
+/// write-ahead log in `<data_dir>/wal`, locked against a second process by
+/// `<data_dir>/kontor.lock` for as long as this value lives.
+///
+/// A batch is durable once it is in the log (`store::wal`); sled is written
+/// without its transactions and flushed only at checkpoints, and the blob files
+/// are synced there too, as the log holds their bytes until then.
 pub struct SledStore {
     db: sled::Db,
     blobs: FileBlobs,
+    wal: Wal,
+    /// Blobs logged since the last checkpoint: synced by the next one.
+    unsynced_blobs: std::sync::Mutex<Vec<BlobId>>,
     data_dir: PathBuf,
     /// Writes are refused while the data dir's disk has less than this free.
     min_free_bytes: u64,
@@ -72,9 +78,12 @@ impl SledStore {
             );
         }
         let blobs = FileBlobs::open(&data_dir.join("blobs"))?;
+        let wal = replay_log(data_dir, &db, &trees, &blobs)?;
         let store = SledStore {
             db,
             blobs,
+            wal,
+            unsynced_blobs: std::sync::Mutex::default(),
             data_dir: data_dir.to_path_buf(),
             min_free_bytes: settings.min_free_bytes,
             space: std::sync::Mutex::new(SpaceReading::default()),
@@ -91,34 +100,44 @@ impl SledStore {
         &self.trees[tree.index()]
     }
 
-    /// Writes one batch as one sled transaction: all of it survives a crash or
-    /// none of it. Only the batcher's leader calls this, so sled sees no conflicts.
-    /// The transaction spans only the trees the batch writes to: sled prepares
-    /// every tree it is given, which costs for all 28.
+    /// Writes a logged batch to sled key by key. Neither a sled transaction nor a
+    /// sled batch is needed (each costs a manifest in sled's log and its global
+    /// write lock): a crash in the middle leaves the batch in the log for the next
+    /// open, and the batcher answers the batch's writers only after this.
     fn apply_batch(&self, batch: &WriteSet) -> Result<(), StoreError> {
-        self.check_free_space(batch.bytes(), SLED_AMPLIFICATION)?;
-        let touched: Vec<Tree> = batch.trees().collect();
-        let sled_trees: Vec<sled::Tree> = touched
-            .iter()
-            .map(|tree| self.tree(*tree).clone())
-            .collect();
-        let outcome = sled_trees.as_slice().transaction(|trees| {
-            for (position, tree) in touched.iter().enumerate() {
-                for (key, value) in batch.writes_to(*tree) {
-                    match value {
-                        Some(value) => trees[position].insert(key, value)?,
-                        None => trees[position].remove(key)?,
-                    };
-                }
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(())) => {
-                Err(StoreError::Backend("the batch transaction aborted".into()))
-            }
-            Err(TransactionError::Storage(error)) => Err(sled_error(error)),
+        for tree in batch.trees() {
+            write_to_sled(self.tree(tree), batch.writes_to(tree))?;
+        }
+        Ok(())
+    }
+
+    /// Makes sled and the blob files durable, then drops the log segments that
+    /// only hold batches at or before `applied` (all of them with `None`, when
+    /// nothing is in flight).
+    fn checkpoint_through(&self, applied: Option<Logged>) -> Result<(), StoreError> {
+        let blobs = std::mem::take(
+            &mut *self
+                .unsynced_blobs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let synced = self
+            .db
+            .flush()
+            .map_err(sled_error)
+            .and_then(|_| self.blobs.sync(&blobs));
+        if let Err(error) = synced {
+            // The log still holds what the sync was for; the next checkpoint
+            // tries again with these blobs too.
+            self.unsynced_blobs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend(blobs);
+            return Err(error);
+        }
+        match applied {
+            Some(applied) => self.wal.checkpoint(applied),
+            None => self.wal.clear(),
         }
     }
 
@@ -192,9 +211,9 @@ impl SledStore {
         Ok(())
     }
 
-    /// Flushes everything to disk; used at shutdown.
+    /// Flushes everything to disk and empties the log; used at shutdown.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(sled_error)
+        self.checkpoint_through(None)
     }
 }
 
@@ -268,17 +287,93 @@ impl BatchBackend for SledStore {
             .collect()
     }
 
-    fn apply(&self, batch: &WriteSet) -> Result<(), StoreError> {
-        self.apply_batch(batch)
+    fn log(&self, batch: &WriteSet) -> Result<Logged, StoreError> {
+        let ids = batch.blobs();
+        let mut blobs = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let bytes = self.blobs.get(id)?.ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "the blob {} a transaction names was not written before it",
+                    hex::encode(id)
+                ))
+            })?;
+            blobs.push((*id, bytes));
+        }
+        let blob_bytes: usize = blobs.iter().map(|(_, bytes)| bytes.len()).sum();
+        // The log takes the bytes once, sled several times until it reclaims.
+        self.check_free_space(batch.bytes() + blob_bytes as u64, SLED_AMPLIFICATION + 1)?;
+        let logged = self.wal.append(batch, &blobs)?;
+        self.unsynced_blobs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(ids);
+        Ok(logged)
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        SledStore::flush(self)
+    fn apply(&self, batch: &WriteSet, logged: Logged) -> Result<(), StoreError> {
+        self.apply_batch(batch)?;
+        if self.wal.covered_by(logged) {
+            if let Err(error) = self.checkpoint_through(Some(logged)) {
+                // Nothing is lost: the log keeps what the checkpoint would drop.
+                tracing::warn!(%error, "a checkpoint of the store failed; the log is kept");
+            }
+        }
+        Ok(())
     }
 
-    fn sync_blobs(&self, ids: &[BlobId]) -> Result<(), StoreError> {
-        self.blobs.sync(ids)
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.checkpoint_through(None)
     }
+}
+
+fn write_to_sled<'a>(
+    tree: &sled::Tree,
+    writes: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+) -> Result<(), StoreError> {
+    for (key, value) in writes {
+        match value {
+            Some(value) => tree.insert(key, value),
+            None => tree.remove(key),
+        }
+        .map_err(sled_error)?;
+    }
+    Ok(())
+}
+
+/// Applies what the log holds to sled and the blob files (the batches of a run
+/// that ended without its last checkpoint), makes it durable, and empties the log.
+fn replay_log(
+    data_dir: &Path,
+    db: &sled::Db,
+    trees: &[sled::Tree],
+    blobs: &FileBlobs,
+) -> Result<Wal, StoreError> {
+    let mut replayed = 0u64;
+    let mut blob_ids = Vec::new();
+    let wal = Wal::open(&data_dir.join("wal"), |record| {
+        for (id, bytes) in &record.blobs {
+            blobs.put(id, bytes)?;
+            blob_ids.push(*id);
+        }
+        for (tree, key, value) in &record.writes {
+            write_to_sled(
+                &trees[tree.index()],
+                std::iter::once((key.as_slice(), value.as_deref())),
+            )?;
+        }
+        replayed += 1;
+        Ok(())
+    })?;
+    if replayed > 0 {
+        tracing::info!(
+            batches = replayed,
+            "applied the store's log left by the last run"
+        );
+        db.flush().map_err(sled_error)?;
+        blobs.sync(&blob_ids)?;
+    }
+    wal.clear()?;
+    Ok(wal)
 }
 
 impl Store for SledStore {
@@ -383,5 +478,72 @@ impl Drop for SledStore {
         if let Err(error) = self.flush() {
             tracing::error!(%error, "flushing the store on close failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_left_in_the_log_by_a_crash_are_applied_at_open_with_their_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mail = b"From: kunde@example.org\r\n\r\nDer Drucker druckt nicht.".to_vec();
+        let id = super::super::blobs::blob_id(&mail);
+        {
+            // What a run killed after logging and before any checkpoint leaves:
+            // the log, and neither sled's copy nor a synced blob file.
+            let wal = Wal::open(&dir.path().join("wal"), |_| Ok(())).unwrap();
+            let mut first = WriteSet::default();
+            first.write(Tree::Tickets, b"t1", Some(b"ticket one"));
+            first.write(Tree::RawMail, &id, Some(b"len"));
+            wal.append(&first, &[(id, mail.clone())]).unwrap();
+            let mut second = WriteSet::default();
+            second.write(Tree::Tickets, b"t1", None);
+            second.write(Tree::Tickets, b"t2", Some(b"ticket two"));
+            wal.append(&second, &[]).unwrap();
+        }
+        let store = SledStore::open(dir.path(), SledSettings::default()).unwrap();
+        assert_eq!(store.get(Tree::Tickets, b"t1").unwrap(), None);
+        assert_eq!(
+            store.get(Tree::Tickets, b"t2").unwrap().as_deref(),
+            Some(&b"ticket two"[..])
+        );
+        assert_eq!(store.blobs().get(&id).unwrap(), Some(mail));
+        // Applied and made durable, the log is emptied.
+        let logs: Vec<_> = std::fs::read_dir(dir.path().join("wal"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| std::fs::metadata(path).unwrap().len() > 0)
+            .collect();
+        assert!(logs.is_empty(), "{logs:?}");
+    }
+
+    #[test]
+    fn a_write_is_in_the_log_until_a_checkpoint_and_the_log_is_empty_after_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_bytes = |dir: &Path| -> u64 {
+            std::fs::read_dir(dir.join("wal"))
+                .unwrap()
+                .map(|entry| entry.unwrap().metadata().unwrap().len())
+                .sum()
+        };
+        {
+            let store = SledStore::open(dir.path(), SledSettings::default()).unwrap();
+            store
+                .transact_durable(&mut |txn| txn.insert(Tree::Tickets, b"t1", b"ticket"))
+                .unwrap();
+            assert!(log_bytes(dir.path()) > 0);
+            assert_eq!(
+                store.get(Tree::Tickets, b"t1").unwrap().as_deref(),
+                Some(&b"ticket"[..])
+            );
+        }
+        assert_eq!(log_bytes(dir.path()), 0);
+        let store = SledStore::open(dir.path(), SledSettings::default()).unwrap();
+        assert_eq!(
+            store.get(Tree::Tickets, b"t1").unwrap().as_deref(),
+            Some(&b"ticket"[..])
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! What the batched commit measures about itself, for `/metrics`: how many
-//! transactions each batch carried and how long its apply and flush took. Plain
+//! transactions each batch carried and how long its log and apply took. Plain
 //! atomics, so recording costs a few nanoseconds on the leader's path and reading
 //! never takes the batcher's lock.
 
