@@ -10,9 +10,9 @@
 
 use crate::error::EngineError;
 use crate::model::NoticeKind;
-use crate::model::{EntryBody, HistoryEntry, OutboxRow, Ticket};
+use crate::model::{EntryBody, HistoryEntry, Ticket};
 use crate::notify::HistoryExcerpt;
-use crate::store::Tree;
+use crate::store::tables::{RowId, OUTBOX};
 use crate::tx::Tx;
 use crate::Engine;
 
@@ -57,12 +57,11 @@ pub(crate) fn ticket_opened(
 /// References ends with it (after our ticket's thread root, which later notices
 /// name), as RFC 5322 3.6.4 builds a reply's References.
 fn answer_in_thread(tx: &mut Tx<'_>, id: u64, parent: &str) -> Result<(), EngineError> {
-    let key = id.to_be_bytes();
-    let Some(mut row) = tx.get::<OutboxRow>(Tree::Outbox, &key)? else {
+    let Some(mut row) = OUTBOX.get(tx, &RowId(id))? else {
         return Ok(());
     };
     row.in_reply_to = Some(parent.to_string());
     row.references.retain(|reference| reference != parent);
     row.references.push(parent.to_string());
-    tx.put(Tree::Outbox, &key, &row)
+    OUTBOX.put(tx, &RowId(id), &row)
 }

@@ -26,10 +26,10 @@ use crate::ops::tickets::{load_ticket, requester_author, requester_of, save_tick
 use crate::ops::{paginate, Page, PageRequest};
 use crate::records::ReplyEffect;
 use crate::store::blobs::{blob_id, read_named};
-use crate::store::codec::decode;
-use crate::store::tables::SENDER_HOURLY;
-use crate::store::tables::TICKETS;
-use crate::store::tables::{CONTACTS, CONTACT_BY_EMAIL, STAFF, STAFF_BY_EMAIL};
+use crate::store::tables::{
+    COMPANIES, CONTACTS, CONTACT_BY_EMAIL, MAIL_INTAKE, QUARANTINE, SENDER_HOURLY, STAFF,
+    STAFF_BY_EMAIL, TICKETS,
+};
 use crate::store::{BlobId, Tree};
 use crate::threads::remember_message_id;
 use crate::tx::Tx;
@@ -164,9 +164,7 @@ impl Engine {
         self.stage_raw_mail(&key, &sha, &mail.raw, &parsed)
             .and_then(|()| {
                 self.write(|tx| {
-                    if let Some(record) =
-                        tx.get::<IntakeRecord>(Tree::MailIntake, key.as_bytes())?
-                    {
+                    if let Some(record) = MAIL_INTAKE.get(tx, &key)? {
                         return Ok(IntakeResult {
                             outcome: IntakeOutcome::Duplicate,
                             quarantine_id: None,
@@ -186,7 +184,7 @@ impl Engine {
                         sha256: sha_hex.clone(),
                         at: tx.now,
                     };
-                    tx.put(Tree::MailIntake, key.as_bytes(), &record)?;
+                    MAIL_INTAKE.put(tx, &key, &record)?;
                     Ok(result)
                 })
             })
@@ -204,7 +202,7 @@ impl Engine {
         raw: &[u8],
         parsed: &Result<ParsedMail, Unreadable>,
     ) -> Result<(), EngineError> {
-        if self.store.get(Tree::MailIntake, key.as_bytes())?.is_some() {
+        if MAIL_INTAKE.get(&mut self.reader(), key)?.is_some() {
             return Ok(());
         }
         self.store.put_blob(sha, raw)?;
@@ -216,15 +214,11 @@ impl Engine {
 
     /// The quarantine, newest first.
     pub fn quarantine(&self, request: PageRequest) -> Result<Page<QuarantinedMail>, EngineError> {
-        let entries = self
-            .store
-            .scan_prefix(Tree::Quarantine, &[], true)
-            .map(|item| item.map_err(EngineError::from));
-        paginate(entries, request, |(_, value)| {
-            decode(Tree::Quarantine, &value)
-                .map(Some)
-                .map_err(EngineError::from)
-        })
+        paginate(
+            QUARANTINE.values(self.store.as_ref(), true),
+            request,
+            |entry| Ok(Some(entry)),
+        )
     }
 
     /// The raw bytes of a received message, by its SHA-256 (hex).
@@ -238,8 +232,8 @@ impl Engine {
     /// Interprets a quarantined message again (after an upgrade or a config
     /// change). It leaves the quarantine unless it is rejected once more.
     pub fn reprocess_quarantined(&self, id: QuarantineId) -> Result<IntakeResult, EngineError> {
-        let entry: QuarantinedMail = self
-            .read(Tree::Quarantine, &id.key())?
+        let entry = QUARANTINE
+            .get(&mut self.reader(), &id)?
             .ok_or_else(|| EngineError::not_found("quarantined mail", id))?;
         let raw = self
             .raw_mail(&entry.sha256)?
@@ -258,10 +252,10 @@ impl Engine {
             self.stage_attachments(&parsed.attachments)?;
         }
         self.write(|tx| {
-            if tx.get_raw(Tree::Quarantine, &id.key())?.is_none() {
+            if QUARANTINE.get(tx, &id)?.is_none() {
                 return Err(EngineError::not_found("quarantined mail", id));
             }
-            tx.remove(Tree::Quarantine, &id.key())?;
+            QUARANTINE.remove(tx, &id)?;
             let context = Received {
                 mail: &mail,
                 sha256: &entry.sha256,
@@ -274,7 +268,7 @@ impl Engine {
                 sha256: entry.sha256.clone(),
                 at: tx.now,
             };
-            tx.put(Tree::MailIntake, entry.intake_key.as_bytes(), &record)?;
+            MAIL_INTAKE.put(tx, &entry.intake_key, &record)?;
             Ok(result)
         })
     }
@@ -591,7 +585,7 @@ fn quarantine(
         envelope_to: received.mail.envelope_to.clone(),
         intake_key: received.key.to_string(),
     };
-    tx.put(Tree::Quarantine, &id.key(), &entry)?;
+    QUARANTINE.put(tx, &id, &entry)?;
     Ok(IntakeResult {
         outcome: IntakeOutcome::Rejected,
         ticket_id: None,
@@ -733,7 +727,7 @@ fn is_participant(
     if contact.company_id == company_id {
         return Ok(true);
     }
-    let company: Option<crate::model::Company> = tx.get(Tree::Companies, &company_id.key())?;
+    let company = COMPANIES.get(tx, &company_id)?;
     Ok(company.and_then(|c| c.reseller_id) == Some(contact.company_id))
 }
 

@@ -5,6 +5,7 @@ use crate::error::EngineError;
 use crate::ids::AttachmentId;
 use crate::model::Attachment;
 use crate::store::blobs::{blob_id, read_named};
+use crate::store::tables::ATTACHMENTS;
 use crate::store::Tree;
 use crate::tx::Tx;
 use crate::Engine;
@@ -35,7 +36,7 @@ pub(crate) fn store_all(
             size: attachment.bytes.len() as u64,
             sha256: hex::encode(hash),
         };
-        tx.put(Tree::Attachments, &id.key(), &meta)?;
+        ATTACHMENTS.put(tx, &id, &meta)?;
         ids.push(id);
     }
     Ok(ids)
@@ -57,7 +58,8 @@ impl Engine {
     }
 
     pub fn attachment(&self, id: AttachmentId) -> Result<Attachment, EngineError> {
-        self.read(Tree::Attachments, &id.key())?
+        ATTACHMENTS
+            .get(&mut self.reader(), &id)?
             .ok_or_else(|| EngineError::not_found("attachment", id))
     }
 

@@ -10,7 +10,7 @@ use crate::model::{
     Author, EntryBody, Event, NoticeKind, RecordRef, Ticket, TicketStatus, Visibility,
 };
 use crate::ops::tickets::{change_status, load_ticket, save_ticket};
-use crate::store::tables::{TicketList, TICKETS};
+use crate::store::tables::{TicketList, IDEMPOTENCY, TICKETS};
 use crate::store::trees::{key_of, trailing_u64};
 use crate::store::Tree;
 use crate::Engine;
@@ -186,13 +186,10 @@ impl Engine {
         };
         let oldest_key = now - Duration::days(IDEMPOTENCY_KEEP_DAYS);
         let mut stale = Vec::new();
-        for item in self.store.scan_prefix(Tree::Idempotency, &[], false) {
-            let (key, value) = item?;
+        for (key, record) in IDEMPOTENCY.entries(&mut self.reader())? {
             report.examined += 1;
-            let record: crate::model::IdempotencyRecord =
-                crate::store::codec::decode(Tree::Idempotency, &value)?;
             if record.at < oldest_key {
-                stale.push((Tree::Idempotency, key));
+                stale.push((IDEMPOTENCY.tree, key));
             }
         }
         // The guards read the counter of the current hour only.

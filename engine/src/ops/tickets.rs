@@ -6,7 +6,7 @@ use crate::error::{EngineError, FieldErrors};
 use crate::ids::{CompanyId, ContactId, StaffId, TicketId};
 use crate::model::*;
 use crate::notify::HistoryExcerpt;
-use crate::store::tables::{relist_ticket, TicketList, TICKETS};
+use crate::store::tables::{relist_ticket, TicketList, IDEMPOTENCY, TICKETS};
 use crate::store::Tree;
 use crate::tx::{counter, Tx};
 use crate::validate::{self, EmailAddress, TextError};
@@ -111,7 +111,6 @@ impl Engine {
         let requester = requester_of(contact.as_ref(), requester_name, requester_email);
         let author = requester_author(&requester);
         let company_id = new.company_id.or(contact.as_ref().map(|c| c.company_id));
-        let idempotency_key = idempotency_key.map(|key| key.as_bytes().to_vec());
         let notify = new.notify;
         let draft = TicketDraft {
             subject,
@@ -129,7 +128,7 @@ impl Engine {
         self.stage_attachments(&draft.attachments)?;
         self.write(|tx| {
             if let Some(key) = &idempotency_key {
-                if let Some(seen) = tx.get::<IdempotencyRecord>(Tree::Idempotency, key)? {
+                if let Some(seen) = IDEMPOTENCY.get(tx, key)? {
                     return Ok((load_ticket(tx, seen.ticket_id)?, true));
                 }
             }
@@ -139,7 +138,7 @@ impl Engine {
                     ticket_id: ticket.id,
                     at: tx.now,
                 };
-                tx.put(Tree::Idempotency, key, &record)?;
+                IDEMPOTENCY.put(tx, key, &record)?;
             }
             Ok((ticket, false))
         })

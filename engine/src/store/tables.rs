@@ -195,19 +195,19 @@ impl Reader for StoreReader<'_> {
 }
 
 /// A tree whose keys are `K` and whose values are `V` (JSON).
-pub struct Table<K, V> {
+pub struct Table<K: ?Sized, V> {
     pub tree: Tree,
     _types: PhantomData<fn(&K) -> V>,
 }
 
-impl<K, V> Clone for Table<K, V> {
+impl<K: ?Sized, V> Clone for Table<K, V> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<K, V> Copy for Table<K, V> {}
+impl<K: ?Sized, V> Copy for Table<K, V> {}
 
-impl<K: TableKey, V: Serialize + DeserializeOwned> Table<K, V> {
+impl<K: TableKey + ?Sized, V: Serialize + DeserializeOwned> Table<K, V> {
     pub const fn new(tree: Tree) -> Self {
         Table {
             tree,
@@ -546,6 +546,13 @@ pub const STAFF: Table<StaffId, Staff> = Table::new(Tree::Staff);
 pub const TICKETS: Table<TicketId, Ticket> = Table::new(Tree::Tickets);
 pub const HISTORY: Table<HistoryKey, HistoryEntry> = Table::new(Tree::History);
 pub const HISTORY_HEADS: Table<RecordRef, HistoryHead> = Table::new(Tree::HistoryHeads);
+pub const ATTACHMENTS: Table<AttachmentId, Attachment> = Table::new(Tree::Attachments);
+/// Keyed by the intake key: `mid:<Message-ID>`, or `sha:<hex>` without one.
+pub const MAIL_INTAKE: Table<str, crate::intake::IntakeRecord> = Table::new(Tree::MailIntake);
+pub const QUARANTINE: Table<QuarantineId, crate::intake::QuarantinedMail> =
+    Table::new(Tree::Quarantine);
+/// Keyed by the idempotency key, prefixed by its door (`onretail:`).
+pub const IDEMPOTENCY: Table<str, IdempotencyRecord> = Table::new(Tree::Idempotency);
 pub const CONTACT_BY_EMAIL: LookupTable<crate::validate::EmailAddress, ContactId> =
     LookupTable::new(Tree::ContactByEmail);
 pub const STAFF_BY_EMAIL: LookupTable<crate::validate::EmailAddress, StaffId> =
