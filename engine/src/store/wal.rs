@@ -86,10 +86,10 @@ struct Segment {
 impl Wal {
     /// Reads every record left in `dir` (oldest first) and hands each to `apply`,
     /// then returns the log ready for appending, with those segments still on disk:
-    /// the caller makes what it applied durable and then calls [`Wal::clear`]. A record cut off at the end of the last segment
-    /// is what a crash during its write left; it was never acknowledged and is
-    /// dropped. A damaged record anywhere else is an error: acknowledged writes
-    /// would be lost.
+    /// the caller makes what it applied durable and then calls [`Wal::clear`]. A
+    /// record cut off at the end of the last segment is what a crash during its
+    /// write left; it was never acknowledged and is dropped. A damaged record
+    /// anywhere else is an error: acknowledged writes would be lost.
     pub fn open(
         dir: &Path,
         mut apply: impl FnMut(Record) -> Result<(), StoreError>,
@@ -237,8 +237,14 @@ impl Wal {
     }
 
     /// Closes the current segment and begins the next; the new file's name is made
-    /// durable before any record in it is acknowledged.
+    /// durable before any record in it is acknowledged. The closed segment is cut
+    /// to its records, so that nothing but records can follow them: a write that
+    /// failed and could not be zeroed again would otherwise read as damage once
+    /// the segment is no longer the last.
     fn rotate(&self, state: &mut LogState) -> Result<(), StoreError> {
+        if state.current.allocated > state.current.bytes {
+            truncate(&state.current.path, state.current.bytes)?;
+        }
         let next = Segment::create(&self.dir, state.current.number + 1)?;
         let old = std::mem::replace(&mut state.current, next);
         match old.last_position {
@@ -551,8 +557,11 @@ mod tests {
         );
         let later = wal.append(&write, &[]).unwrap();
         wal.lock().current.opened_at -= SEGMENT_AGE;
-        // The next append closes the aged segment.
+        // The next append closes the aged segment, cut to its one record.
         let latest = wal.append(&write, &[]).unwrap();
+        let closed = wal.lock().closed[0].0.clone();
+        let record_bytes = encode(later, &write, &[]).len() as u64;
+        assert_eq!(std::fs::metadata(&closed).unwrap().len(), record_bytes);
         assert!(!wal.covered_by(later - 1));
         assert!(wal.covered_by(later));
         // A segment holding a batch that is not yet durable elsewhere stays.
