@@ -132,13 +132,28 @@ pub trait BatchBackend {
 /// Where the backend's log put a batch, for its apply.
 pub type Logged = u64;
 
-/// Where a batch's outcome is published to the writers waiting on it.
-type Outcome = Arc<OnceLock<Result<(), StoreError>>>;
+/// Where a batch's outcome is published to the writers waiting on it, with the
+/// condition they wait on: each batch has its own, so that a batch moving on wakes
+/// only the writers it concerns (with one for all, every stage of every batch woke
+/// every waiting writer, most of them only to sleep again).
+#[derive(Debug, Default)]
+struct Slot {
+    result: OnceLock<Result<(), StoreError>>,
+    wake: Condvar,
+}
+
+type Outcome = Arc<Slot>;
+
+impl Slot {
+    fn publish(&self, result: Result<(), StoreError>) {
+        let _ = self.result.set(result);
+        self.wake.notify_all();
+    }
+}
 
 #[derive(Debug)]
 pub struct Batcher {
     state: Mutex<State>,
-    batch_ended: Condvar,
     /// How long a writer waits for a running commit before it gives up with an
     /// error. A backend can hang for good: sled's flush never returns after one
     /// write failed for want of space. Without a limit every request would hang
@@ -163,6 +178,8 @@ struct State {
     pending_transactions: u64,
     /// The batch a leader is logging; readable until it is applied.
     logging: Option<Arc<WriteSet>>,
+    /// Its outcome, where its leader waits for the batch before it to be applied.
+    logging_outcome: Option<Outcome>,
     /// The batch a leader is applying, durable already; readable until applied.
     applying: Option<Arc<WriteSet>>,
     /// Why a logged batch could not be applied: the backend then lacks what its
@@ -174,7 +191,6 @@ impl Batcher {
     pub fn new(stall_timeout: Duration) -> Self {
         Batcher {
             state: Mutex::default(),
-            batch_ended: Condvar::new(),
             stall_timeout,
             stats: super::stats::CommitStats::default(),
         }
@@ -253,7 +269,7 @@ impl Batcher {
     ) -> Result<(), StoreError> {
         let deadline = Instant::now() + self.stall_timeout;
         loop {
-            if let Some(result) = outcome.get() {
+            if let Some(result) = outcome.result.get() {
                 return result.clone();
             }
             let mine_is_pending = Arc::ptr_eq(outcome, &state.pending_outcome);
@@ -261,14 +277,17 @@ impl Batcher {
                 state = self.lead(state, backend);
                 continue;
             }
-            state = self.wait_for_a_stage(state, deadline)?;
+            state = self.wait_for_a_stage(state, outcome, deadline)?;
         }
     }
 
-    /// Waits until a batch moves on (or the stall timeout passes).
+    /// Waits until `slot`'s batch moves on: its outcome is published, the log
+    /// stage frees up while it is pending, or the batch before it is applied while
+    /// it waits to be (or the stall timeout passes).
     fn wait_for_a_stage<'s>(
         &'s self,
         state: MutexGuard<'s, State>,
+        slot: &Slot,
         deadline: Instant,
     ) -> Result<MutexGuard<'s, State>, StoreError> {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -281,8 +300,8 @@ impl Batcher {
                 seconds: self.stall_timeout.as_secs(),
             });
         }
-        Ok(self
-            .batch_ended
+        Ok(slot
+            .wake
             .wait_timeout(state, left)
             .map(|(state, _)| state)
             .unwrap_or_else(|poisoned| poisoned.into_inner().0))
@@ -300,11 +319,11 @@ impl Batcher {
         let outcome = std::mem::take(&mut state.pending_outcome);
         let transactions = std::mem::take(&mut state.pending_transactions);
         if let Some(error) = state.broken.clone() {
-            let _ = outcome.set(Err(error));
-            self.batch_ended.notify_all();
+            outcome.publish(Err(error));
             return state;
         }
         state.logging = Some(batch.clone());
+        state.logging_outcome = Some(outcome.clone());
         drop(state);
         let started = Instant::now();
         let logged = if batch.is_empty() {
@@ -320,19 +339,19 @@ impl Batcher {
                 // The pending transactions may have read this batch's writes, so
                 // they fail with it, for the same reason.
                 state.logging = None;
-                let _ = outcome.set(Err(error.clone()));
+                state.logging_outcome = None;
+                outcome.publish(Err(error.clone()));
                 state.pending = WriteSet::default();
                 state.pending_transactions = 0;
                 let orphaned = std::mem::take(&mut state.pending_outcome);
-                let _ = orphaned.set(Err(error));
-                self.batch_ended.notify_all();
+                orphaned.publish(Err(error));
                 return state;
             }
         };
         // Batches are applied in the order they were logged.
         let deadline = Instant::now() + self.stall_timeout;
         while state.applying.is_some() {
-            state = match self.wait_for_a_stage(state, deadline) {
+            state = match self.wait_for_a_stage(state, &outcome, deadline) {
                 Ok(state) => state,
                 Err(error) => {
                     let mut state = self.lock();
@@ -342,13 +361,14 @@ impl Batcher {
             };
         }
         state.logging = None;
+        state.logging_outcome = None;
+        // The log stage is free: the pending batch's writers may lead it.
+        state.pending_outcome.wake.notify_all();
         if let Some(error) = state.broken.clone() {
-            let _ = outcome.set(Err(error));
-            self.batch_ended.notify_all();
+            outcome.publish(Err(error));
             return state;
         }
         state.applying = Some(batch.clone());
-        self.batch_ended.notify_all();
         drop(state);
 
         let applied = match logged {
@@ -360,11 +380,12 @@ impl Batcher {
         }
         let mut state = self.lock();
         state.applying = None;
+        // The batch logged after this one may be applied now.
+        if let Some(next) = &state.logging_outcome {
+            next.wake.notify_all();
+        }
         match applied {
-            Ok(()) => {
-                let _ = outcome.set(Ok(()));
-                self.batch_ended.notify_all();
-            }
+            Ok(()) => outcome.publish(Ok(())),
             Err(error) => self.break_store(&mut state, error, &outcome),
         }
         state
@@ -381,10 +402,21 @@ impl Batcher {
                 "{other}; the write is in the store's log and is applied when kontor is restarted"
             )),
         };
-        state.logging = None;
+        if state
+            .logging_outcome
+            .as_ref()
+            .is_some_and(|logging| Arc::ptr_eq(logging, outcome))
+        {
+            state.logging = None;
+            state.logging_outcome = None;
+        }
         state.broken = Some(broken.clone());
-        let _ = outcome.set(Err(broken));
-        self.batch_ended.notify_all();
+        outcome.publish(Err(broken));
+        // Whoever waits next sees the store broken.
+        state.pending_outcome.wake.notify_all();
+        if let Some(logging) = &state.logging_outcome {
+            logging.wake.notify_all();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -549,10 +581,10 @@ mod tests {
             if self.panic_in_apply.load(Ordering::SeqCst) {
                 panic!("a bug in the backend");
             }
+            pass(&self.hold_apply);
             if self.fail_applies.load(Ordering::SeqCst) {
                 return Err(StoreError::Backend("disk failed".into()));
             }
-            pass(&self.hold_apply);
             self.applies.fetch_add(1, Ordering::SeqCst);
             self.events.lock().unwrap().push(format!("apply {logged}"));
             let mut data = self.data.lock().unwrap();
@@ -682,6 +714,36 @@ mod tests {
             backend.read(Tree::Tickets, &2u64.to_be_bytes()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_failed_apply_fails_the_batch_logged_behind_it_at_once() {
+        let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let backend = Arc::new(MemoryBackend {
+            hold_apply: Some(release.clone()),
+            ..MemoryBackend::default()
+        });
+        let batcher = Arc::new(Batcher::new(Duration::from_secs(30)));
+        let increment = || {
+            let (backend, batcher) = (backend.clone(), batcher.clone());
+            std::thread::spawn(move || backend.increment(&batcher))
+        };
+        let first = increment();
+        while backend.logs.load(Ordering::SeqCst) < 1 {
+            std::thread::yield_now();
+        }
+        let second = increment();
+        while backend.logs.load(Ordering::SeqCst) < 2 {
+            std::thread::yield_now();
+        }
+        backend.fail_applies.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        open(&release);
+        for thread in [first, second] {
+            let error = thread.join().unwrap().unwrap_err();
+            assert!(error.to_string().contains("restarted"), "{error}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
