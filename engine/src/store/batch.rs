@@ -623,6 +623,51 @@ mod tests {
         wake.notify_all();
     }
 
+    /// A backend whose applies wait at a gate, with a batcher before it.
+    struct HeldApply {
+        release: Gate,
+        backend: Arc<MemoryBackend>,
+        batcher: Arc<Batcher>,
+    }
+
+    type Increment = std::thread::JoinHandle<Result<u64, EngineError>>;
+
+    impl HeldApply {
+        fn new() -> Self {
+            let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
+            let backend = Arc::new(MemoryBackend {
+                hold_apply: Some(release.clone()),
+                ..MemoryBackend::default()
+            });
+            let batcher = Arc::new(Batcher::new(Duration::from_secs(30)));
+            HeldApply {
+                release,
+                backend,
+                batcher,
+            }
+        }
+
+        fn increment(&self) -> Increment {
+            let (backend, batcher) = (self.backend.clone(), self.batcher.clone());
+            std::thread::spawn(move || backend.increment(&batcher))
+        }
+
+        /// One batch at the apply's gate and the next one logged behind it.
+        fn two_batches_in_flight(&self) -> [Increment; 2] {
+            let first = self.increment();
+            self.wait_for_logs(1);
+            let second = self.increment();
+            self.wait_for_logs(2);
+            [first, second]
+        }
+
+        fn wait_for_logs(&self, count: u64) {
+            while self.backend.logs.load(Ordering::SeqCst) < count {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     impl MemoryBackend {
         fn increment(&self, batcher: &Batcher) -> Result<u64, EngineError> {
             let mut taken = 0;
@@ -718,27 +763,11 @@ mod tests {
 
     #[test]
     fn a_failed_apply_fails_the_batch_logged_behind_it_at_once() {
-        let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let backend = Arc::new(MemoryBackend {
-            hold_apply: Some(release.clone()),
-            ..MemoryBackend::default()
-        });
-        let batcher = Arc::new(Batcher::new(Duration::from_secs(30)));
-        let increment = || {
-            let (backend, batcher) = (backend.clone(), batcher.clone());
-            std::thread::spawn(move || backend.increment(&batcher))
-        };
-        let first = increment();
-        while backend.logs.load(Ordering::SeqCst) < 1 {
-            std::thread::yield_now();
-        }
-        let second = increment();
-        while backend.logs.load(Ordering::SeqCst) < 2 {
-            std::thread::yield_now();
-        }
-        backend.fail_applies.store(true, Ordering::SeqCst);
+        let held = HeldApply::new();
+        let [first, second] = held.two_batches_in_flight();
+        held.backend.fail_applies.store(true, Ordering::SeqCst);
         let started = Instant::now();
-        open(&release);
+        open(&held.release);
         for thread in [first, second] {
             let error = thread.join().unwrap().unwrap_err();
             assert!(error.to_string().contains("restarted"), "{error}");
@@ -797,31 +826,15 @@ mod tests {
 
     #[test]
     fn the_next_batch_is_logged_while_one_is_applied_and_reads_see_both() {
-        let release: Gate = Arc::new((Mutex::new(false), Condvar::new()));
-        let backend = Arc::new(MemoryBackend {
-            hold_apply: Some(release.clone()),
-            ..MemoryBackend::default()
-        });
-        let batcher = Arc::new(Batcher::default());
-        let increment = || {
-            let (backend, batcher) = (backend.clone(), batcher.clone());
-            std::thread::spawn(move || backend.increment(&batcher).unwrap())
-        };
-        let first = increment();
-        while backend.logs.load(Ordering::SeqCst) < 1 {
-            std::thread::yield_now();
-        }
-        let second = increment();
-        // The second batch is logged while the first is still being applied.
-        while backend.logs.load(Ordering::SeqCst) < 2 {
-            std::thread::yield_now();
-        }
+        let held = HeldApply::new();
+        let [first, second] = held.two_batches_in_flight();
+        let (backend, release) = (&held.backend, &held.release);
         // A third transaction reads both from the overlay: neither is applied.
-        let third = increment();
+        let third = held.increment();
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(backend.applies.load(Ordering::SeqCst), 0);
-        open(&release);
-        let mut numbers = [first, second, third].map(|thread| thread.join().unwrap());
+        open(release);
+        let mut numbers = [first, second, third].map(|thread| thread.join().unwrap().unwrap());
         numbers.sort_unstable();
         assert_eq!(numbers, [1, 2, 3]);
         let events = backend.events.lock().unwrap().clone();
