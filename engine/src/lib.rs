@@ -176,6 +176,7 @@ impl Engine {
                 "moved raw mail and attachments out of the store into blob files (schema 5)"
             );
         }
+        // Schema 6 (the store's write-ahead log) changes no tree: the version alone.
         self.write(|tx| {
             tx.put_raw(
                 store::Tree::Meta,

@@ -20,8 +20,12 @@ use crate::error::EngineError;
 pub use blobs::{BlobId, BlobStore};
 pub use trees::Tree;
 
-/// Bumped when a stored layout changes incompatibly; checked at open.
-pub const SCHEMA_VERSION: u64 = 5;
+/// Bumped when a stored layout changes incompatibly; checked at open. Schema 6 is
+/// the write-ahead log (`wal`): the trees are as in 5, but a build before it would
+/// ignore `<data_dir>/wal`, losing what a crash left there, and a later start
+/// would then apply that log over what the older build wrote since. The version
+/// makes such a build refuse the data dir instead.
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// Why the backend failed. The message is for logs and for the one-line CLI error.
 #[derive(Debug, Clone, thiserror::Error)]
