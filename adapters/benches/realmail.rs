@@ -18,7 +18,8 @@
 //!   thread into their tickets, German and English; about 5.5 KiB mean).
 //!
 //! `cargo bench -p kontor --bench realmail`; `KONTOR_REALMAIL_MESSAGES` caps the
-//! count, `KONTOR_REALMAIL_KEEP=1` keeps the data dir under `target/realmail/run`,
+//! count, `KONTOR_REALMAIL_ID_TAG` goes into the generated corpus's Message-IDs (a
+//! store that took the corpus before takes it again as new mail), `KONTOR_REALMAIL_KEEP=1` keeps the data dir under `target/realmail/run`,
 //! `KONTOR_REALMAIL_DATA_DIR` runs the server on a store made beforehand (memory with
 //! 1,000,000 messages: `SEARCH_BENCH_STORE_DIR` of `cargo bench -p kontor-engine
 //! --bench search` makes one), which the corpus then goes into,
@@ -129,6 +130,7 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
     let pid = server.child.id();
     std::thread::sleep(Duration::from_secs(1));
     let rss_idle = vm_rss_kib(pid)?;
+    let allocator_idle = allocator_mib(&server.metrics()?);
     // Sampling costs the server a little CPU too; compare figures without it.
     let mut perf = match std::env::var("KONTOR_REALMAIL_PERF") {
         // Release builds keep no frame pointers: call stacks need "dwarf".
@@ -207,8 +209,10 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
     let machine_busy = machine_busy_seconds()? - machine_before;
     let rss_after = vm_rss_kib(pid)?;
     let metrics = server.metrics()?;
+    let allocator_after = allocator_mib(&metrics);
     std::thread::sleep(Duration::from_secs(10));
     let rss_rested = vm_rss_kib(pid)?;
+    let allocator_rested = allocator_mib(&server.metrics()?);
     let cpu_idle = cpu_seconds(pid)? - cpu_before - cpu_total;
     server.stop()?;
     let accepted = replies.get("250").copied().unwrap_or(0);
@@ -257,6 +261,11 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
     println!(
         "realmail: VmRSS: {rss_idle} idle before; {rss_after} after the corpus; {rss_rested} 10 s later (CPU meanwhile {cpu_idle:.2} s)"
     );
+    if let (Some(idle), Some(after), Some(rested)) =
+        (allocator_idle, allocator_after, allocator_rested)
+    {
+        println!("realmail: allocator: {idle} idle before; {after} after the corpus; {rested} 10 s later");
+    }
     if given_store.is_some() {
         println!(
             "realmail: data dir {:.1} MiB, a store made beforehand with the corpus on top",
@@ -375,6 +384,26 @@ fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
+}
+
+/// jemalloc's counters from `/metrics` (absent when the server's allocator is not
+/// jemalloc, e.g. an older build given as `KONTOR_REALMAIL_BINARY`).
+fn allocator_mib(metrics: &str) -> Option<String> {
+    let mib = |kind: &str| {
+        metric(
+            metrics,
+            &format!("kontor_allocator_bytes{{kind=\"{kind}\"}}"),
+        )
+        .map(|bytes| bytes / MIB)
+    };
+    Some(format!(
+        "allocated {:.0} MiB, active {:.0}, resident {:.0}, metadata {:.0}, retained {:.0}",
+        mib("allocated")?,
+        mib("active")?,
+        mib("resident")?,
+        mib("metadata")?,
+        mib("retained")?
+    ))
 }
 
 /// utime + stime of a process, in seconds.
@@ -821,6 +850,9 @@ struct Thread {
 
 fn generated_corpus(count: usize) -> Vec<Mail> {
     let mut random = Random(0x6b6f_6e74_6f72_2131);
+    // A store that already took this corpus answers every message as a duplicate:
+    // another tag makes the same mail new to it.
+    let tag = std::env::var("KONTOR_REALMAIL_ID_TAG").unwrap_or_default();
     let mut threads: Vec<Thread> = Vec::new();
     let mut corpus = Vec::with_capacity(count);
     let mailers = [
@@ -833,7 +865,11 @@ fn generated_corpus(count: usize) -> Vec<Mail> {
     for i in 0..count {
         // Four in ten are replies to a thread of the last few hundred.
         let reply = !threads.is_empty() && random.chance(40);
-        let message_id = format!("<{:016x}.{i}@mail{}.example.net>", random.next(), i % 17);
+        let message_id = format!(
+            "<{:016x}.{i}{tag}@mail{}.example.net>",
+            random.next(),
+            i % 17
+        );
         let date = format!(
             "{}, {:02} Feb 2026 {:02}:{:02}:{:02} +0100",
             ["Mon", "Tue", "Wed", "Thu", "Fri"][i % 5],

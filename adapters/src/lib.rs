@@ -15,6 +15,7 @@
 //! - [`tls`]: the rustls (ring) client config of the mailgate and the webhook sender.
 //! - [`serve`]: `kontor serve`: opens the engine, binds the listeners, shuts down cleanly.
 //! - [`indexer`]: times the search indexer (the indexing is the engine's).
+//! - [`memory`]: jemalloc's counters of the process's memory, for `/metrics`.
 //! - [`demo`]: the records `serve --demo` seeds into an empty data dir.
 //! - [`scheduler`]: runs the jobs of `[schedule]` at their cron times.
 //! - [`pdf`]: the PDFs of the portal (signed copy, certificate, invoice, quote, order).
@@ -30,6 +31,7 @@ pub mod imap;
 pub mod inbound;
 pub mod indexer;
 pub mod mailgate;
+pub mod memory;
 pub mod outbound;
 pub mod pdf;
 pub mod scheduler;

@@ -60,6 +60,7 @@ async fn metrics_are_present_and_move_after_requests() {
         "kontor_store_size_bytes",
         "kontor_store_batch_transactions",
         "kontor_store_commit_seconds",
+        "kontor_allocator_bytes",
     ] {
         assert!(
             before.contains(&format!("# TYPE {family} ")),
@@ -71,6 +72,13 @@ async fn metrics_are_present_and_move_after_requests() {
     }
     let commits_before =
         sample(&before, "kontor_store_commit_seconds_count").expect("commit count");
+    // The binary's allocator is jemalloc, which counts what the server holds.
+    let allocated = sample(&before, "kontor_allocator_bytes{kind=\"allocated\"}");
+    let resident = sample(&before, "kontor_allocator_bytes{kind=\"resident\"}");
+    assert!(
+        matches!((allocated, resident), (Some(a), Some(r)) if a > 0.0 && r >= a),
+        "allocated {allocated:?}, resident {resident:?}"
+    );
 
     app.create_company("Café Müller", "customer", None).await;
     let (status, _) = app.get("/api/v1/tickets/tk_999999").await;

@@ -21,6 +21,7 @@ use kontor_engine::ops::stats::OperationalStats;
 use kontor_engine::store::stats::HistogramSnapshot;
 
 use super::AppState;
+use crate::memory::AllocatorBytes;
 
 /// The route label of requests that matched no route (the 404 fallback).
 const UNMATCHED_ROUTE: &str = "unmatched";
@@ -103,7 +104,7 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         Ok(stats) => stats,
         Err(error) => return error.into_response(),
     };
-    let text = render(&state.metrics, &stats);
+    let text = render(&state.metrics, &stats, crate::memory::allocator_bytes());
     (
         [(
             header::CONTENT_TYPE,
@@ -115,7 +116,11 @@ pub async fn serve(State(state): State<AppState>) -> Response {
 }
 
 /// The whole exposition.
-fn render(http: &HttpMetrics, stats: &OperationalStats) -> String {
+fn render(
+    http: &HttpMetrics,
+    stats: &OperationalStats,
+    allocator: Option<AllocatorBytes>,
+) -> String {
     let mut out = String::new();
     family(
         &mut out,
@@ -210,6 +215,23 @@ fn render(http: &HttpMetrics, stats: &OperationalStats) -> String {
             &commit.commit_seconds,
         );
     }
+    if let Some(bytes) = allocator {
+        family(
+            &mut out,
+            "kontor_allocator_bytes",
+            "gauge",
+            "Memory as the allocator (jemalloc) counts it: allocated (live), active (pages holding live data), resident (what it has in RAM, freed pages not yet returned too), metadata, retained (returned to the kernel, still mapped)",
+        );
+        for (kind, value) in [
+            ("allocated", bytes.allocated),
+            ("active", bytes.active),
+            ("resident", bytes.resident),
+            ("metadata", bytes.metadata),
+            ("retained", bytes.retained),
+        ] {
+            let _ = writeln!(out, "kontor_allocator_bytes{{kind=\"{kind}\"}} {value}");
+        }
+    }
     if let Some(started) = http.started {
         gauge(
             &mut out,
@@ -269,7 +291,14 @@ mod tests {
             store_bytes: Some(10),
             commit: None,
         };
-        let text = render(&http, &stats);
+        let allocator = AllocatorBytes {
+            allocated: 1,
+            active: 2,
+            resident: 3,
+            metadata: 4,
+            retained: 5,
+        };
+        let text = render(&http, &stats, Some(allocator));
         assert!(text.contains(
             "kontor_http_requests_total{method=\"GET\",route=\"/api/v1/tickets/{id}\",status=\"200\"} 2"
         ));
@@ -277,5 +306,6 @@ mod tests {
         assert!(text.contains("kontor_mail_in_total{outcome=\"created\"} 3"));
         assert!(text.contains("kontor_mail_in_failed_total 1"));
         assert!(text.contains("kontor_outbox_oldest_age_seconds 1.5"));
+        assert!(text.contains("kontor_allocator_bytes{kind=\"resident\"} 3"));
     }
 }
