@@ -27,6 +27,8 @@ pub(super) const MAX_PATH_BYTES: usize = 256;
 /// Largest `SIZE=` we pre-allocate for: the declared size is only a hint
 /// from the peer, so it must not be able to make us reserve much memory.
 pub(super) const MAX_PREALLOC: usize = 1024 * 1024;
+/// A message buffer this full grows to the whole allowance at once (`data.rs`).
+pub(super) const ONE_STEP_ABOVE: usize = 1024 * 1024;
 
 /// Read buffer per connection. Lines are copied out of it, so it only sets
 /// the syscall granularity; 8 KiB keeps 1000 idle sessions cheap.
