@@ -19,6 +19,10 @@ use kontor_engine::{Engine, EngineConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The allocator the `kontor` binary runs with, so the figures are of it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The black-box suite's SMTP client, for its dot-stuffing: one copy of the rule.
 #[path = "../../tests/it/smtp_client.rs"]
 #[allow(dead_code)]

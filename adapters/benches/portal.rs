@@ -17,6 +17,10 @@ use kontor_engine::ops::parties::{NewCompany, NewContact, NewStaff};
 use kontor_engine::ops::tickets::{NewTicket, RequesterInput};
 use kontor_engine::{Engine, EngineConfig};
 
+/// The allocator the `kontor` binary runs with, so the figures are of it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // reqwest has no rustls provider of its own (adapters/src/tls.rs).
     kontor::tls::install_provider();

@@ -13,6 +13,10 @@ use kontor::http::{self, webhooks::OnRetailSettings, AppState, HttpSettings};
 use kontor_engine::{Engine, EngineConfig};
 use sha2::Sha256;
 
+/// The allocator the `kontor` binary runs with, so the figures are of it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const SECRET: &str = "bench-secret";
 
 fn main() {
