@@ -431,8 +431,17 @@ impl Store for SledStore {
         Some(self.batcher.stats().snapshot())
     }
 
+    /// sled's files and the log's segments (the blob files are not walked).
     fn size_on_disk(&self) -> Option<u64> {
-        self.db.size_on_disk().ok()
+        let log: u64 = std::fs::read_dir(self.data_dir.join("wal"))
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok()?.metadata().ok())
+                    .map(|meta| meta.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        Some(self.db.size_on_disk().ok()? + log)
     }
 
     fn blobs(&self) -> &dyn BlobStore {

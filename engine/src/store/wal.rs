@@ -34,7 +34,9 @@ use super::{BlobId, StoreError, Tree};
 
 /// A segment is closed, and a new one begun, past this size or age; a closed
 /// segment is deleted at the checkpoint after its last batch is applied. The size
-/// bounds what a restart replays; the age bounds how long an idle server keeps it.
+/// bounds what a restart replays; the age lets a server that writes little drop
+/// its log too (at its first write after that age: an idle server keeps its last
+/// segment, which a restart replays harmlessly).
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 const SEGMENT_AGE: Duration = Duration::from_secs(30);
 /// A segment grows by this much zeroed space at a time, synced with its new size,
