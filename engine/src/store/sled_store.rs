@@ -529,6 +529,37 @@ mod tests {
     }
 
     #[test]
+    fn a_data_dir_written_by_a_newer_schema_is_refused_not_opened() {
+        // What an older build meets after a newer one wrote the data dir: it would
+        // ignore what it does not know (the log, since schema 6).
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path(), SledSettings::default()).unwrap();
+            let newer = SCHEMA_VERSION + 1;
+            store
+                .insert_raw(Tree::Meta, b"schema_version", &newer.to_be_bytes())
+                .unwrap();
+        }
+        // sled's threads may hold its lock a moment after the drop.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let error = loop {
+            match SledStore::open(dir.path(), SledSettings::default()) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => break opened.err().expect("a newer schema is refused"),
+            }
+        };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "the data dir was written by schema version {}, this build reads {SCHEMA_VERSION}",
+                SCHEMA_VERSION + 1
+            )
+        );
+    }
+
+    #[test]
     fn a_write_is_in_the_log_until_a_checkpoint_and_the_log_is_empty_after_close() {
         let dir = tempfile::tempdir().unwrap();
         let log_bytes = |dir: &Path| -> u64 {
