@@ -30,6 +30,12 @@ impl Indexer {
                         Ok(_) => {}
                         Err(error) => tracing::error!(%error, "search indexing failed; retrying"),
                     }
+                    // `stop`'s unpark may have been taken inside the indexing
+                    // (tantivy's channels park this thread too), so the flag is
+                    // read again before parking; an unpark after it still wakes.
+                    if flag.load(Ordering::Relaxed) {
+                        break;
+                    }
                     std::thread::park_timeout(interval);
                 }
             })
