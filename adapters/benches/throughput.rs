@@ -4,7 +4,9 @@
 //! history message, through the engine alone (8 and 32 threads) and through HTTP
 //! (8 concurrent keep-alive clients against the real router on a loopback socket),
 //! and quotes with three priced lines through HTTP beside them.
-//! Set `KONTOR_BENCH_TICKETS` to change the count per run (default 20000).
+//! Set `KONTOR_BENCH_TICKETS` to change the count per run (default 20000), and
+//! `KONTOR_BENCH_ONLY=engine` or `=http` to run one half (to alternate builds
+//! quickly on a noisy machine).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +27,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    let only = std::env::var("KONTOR_BENCH_ONLY").unwrap_or_default();
     println!("ticket creation with a history message, durable before acknowledged; {total} tickets a run");
-    for threads in [8, 32] {
-        let rate = engine_run(total, threads);
-        println!("engine  {threads:>2} threads: {rate:>8.0} tickets/s");
+    if only != "http" {
+        for threads in [8, 32] {
+            let rate = engine_run(total, threads);
+            println!("engine  {threads:>2} threads: {rate:>8.0} tickets/s");
+        }
+    }
+    if only == "engine" {
+        return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

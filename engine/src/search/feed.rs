@@ -125,6 +125,15 @@ impl Engine {
         {
             let (_, value) = item?;
             let change: Change = decode(Tree::Changelog, &value)?;
+            // The scan runs while batches are applied key by key, so it can pass
+            // an entry that lands behind it; read what it skipped one by one.
+            for skipped in (last + 1..change.seq).take(INDEX_BATCH) {
+                if let Some(value) = self.store.get(Tree::Changelog, &skipped.to_be_bytes())? {
+                    let skipped: Change = decode(Tree::Changelog, &value)?;
+                    records.extend(skipped.records.iter().map(|r| (r.kind.code(), r.id)));
+                    count += 1;
+                }
+            }
             records.extend(change.records.iter().map(|r| (r.kind.code(), r.id)));
             last = change.seq;
             count += 1;

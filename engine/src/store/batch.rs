@@ -12,8 +12,11 @@
 //! backend makes it durable, whole: `BatchBackend::log`) and the apply (the backend
 //! makes it readable: `BatchBackend::apply`). While one batch is applied the next
 //! is logged, so the sync of the one overlaps the CPU of the other. Writers are
-//! answered after the apply, so that what they were told is stored can be read
-//! back at once, also outside a transaction.
+//! answered once their batch is logged: it is durable then, and until it is
+//! applied, reads outside a transaction find it in the batcher's unapplied
+//! batches (`Batcher::read`, `Batcher::merge_unapplied`) before the backend, so
+//! what a writer was told is stored reads back at once. Only the leader, which
+//! applies the batch, waits for the apply.
 //!
 //! Why not the backend's own transactions: sled serialises every transaction under
 //! a global lock and costs several microseconds for each key it writes, and its
@@ -25,11 +28,12 @@
 //! Failure: if logging a batch fails, nothing of it is stored, so the pending
 //! batch, whose transactions may have read its values, fails with it, and the next
 //! write starts from what is stored. If applying a logged batch fails, the backend
-//! no longer holds what its log says: every later write fails, saying so, until a
-//! restart applies the log again.
+//! no longer holds what its log says: the batch stays readable among the unapplied
+//! ones (its writers were told it is stored, and it is, in the log), and every
+//! later write fails, saying so, until a restart applies the log again.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use super::{BlobId, StoreError, Tree, Txn, TxnWork};
@@ -161,6 +165,10 @@ pub struct Batcher {
     stall_timeout: Duration,
     /// Batch sizes and commit latencies, for `/metrics`.
     stats: super::stats::CommitStats,
+    /// Batches logged but not yet applied, oldest first: their writers have been
+    /// answered, so reads outside a transaction look here before the backend. Its
+    /// own lock, not `state`'s, which every transaction holds while it runs.
+    unapplied: RwLock<Vec<Arc<WriteSet>>>,
 }
 
 impl Default for Batcher {
@@ -193,7 +201,73 @@ impl Batcher {
             state: Mutex::default(),
             stall_timeout,
             stats: super::stats::CommitStats::default(),
+            unapplied: RwLock::default(),
         }
+    }
+
+    /// Reads `key` as a writer that has been answered expects: from the batches
+    /// logged but not yet applied, newest first, then from the backend.
+    pub fn read(
+        &self,
+        backend: &dyn BatchBackend,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        {
+            let unapplied = self.unapplied_batches();
+            for batch in unapplied.iter().rev() {
+                if let Some(value) = batch.lookup(tree, key) {
+                    return Ok(value.map(<[u8]>::to_vec));
+                }
+            }
+        }
+        backend.read(tree, key)
+    }
+
+    /// Lays the writes of the batches not yet applied over `applied`, a scan of the
+    /// backend's `tree` in key order (descending when `reverse`), keeping to the
+    /// keys `wanted` says the scan covers.
+    pub fn merge_unapplied<'a>(
+        &self,
+        tree: Tree,
+        applied: PairIter<'a>,
+        wanted: impl Fn(&[u8]) -> bool,
+        reverse: bool,
+    ) -> PairIter<'a> {
+        let mut newer: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        // Oldest first, so a newer write of a key replaces an older one.
+        for batch in self.unapplied_batches().iter() {
+            for (key, value) in batch.writes_to(tree) {
+                if wanted(key) {
+                    newer.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+                }
+            }
+        }
+        if newer.is_empty() {
+            return applied;
+        }
+        let newer: Vec<Written> = if reverse {
+            newer.into_iter().rev().collect()
+        } else {
+            newer.into_iter().collect()
+        };
+        Box::new(MergeUnapplied {
+            applied: applied.peekable(),
+            newer: newer.into_iter().peekable(),
+            reverse,
+        })
+    }
+
+    fn unapplied_batches(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<WriteSet>>> {
+        self.unapplied
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn unapplied_mut(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<WriteSet>>> {
+        self.unapplied
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// What the batcher measured so far.
@@ -348,6 +422,11 @@ impl Batcher {
                 return state;
             }
         };
+        if logged.is_some() {
+            self.unapplied_mut().push(batch.clone());
+        }
+        // Durable: its writers may go on, and read it back, while it is applied.
+        outcome.publish(Ok(()));
         // Batches are applied in the order they were logged.
         let deadline = Instant::now() + self.stall_timeout;
         while state.applying.is_some() {
@@ -385,7 +464,11 @@ impl Batcher {
             next.wake.notify_all();
         }
         match applied {
-            Ok(()) => outcome.publish(Ok(())),
+            Ok(()) => self
+                .unapplied_mut()
+                .retain(|unapplied| !Arc::ptr_eq(unapplied, &batch)),
+            // The batch stays among the unapplied: the log holds it, its writers
+            // were answered, and reads must go on finding it until a restart.
             Err(error) => self.break_store(&mut state, error, &outcome),
         }
         state
@@ -434,6 +517,53 @@ fn contain_panic<T>(backend_call: impl FnOnce() -> Result<T, StoreError>) -> Res
             "the storage backend panicked while committing".into(),
         ))
     })
+}
+
+/// A scan's pairs as a backend yields them.
+pub type PairIter<'a> = Box<dyn Iterator<Item = Result<super::Pair, StoreError>> + 'a>;
+
+/// A key and what a batch wrote under it (`None`: removed).
+type Written = (Vec<u8>, Option<Vec<u8>>);
+
+/// A backend's scan with the batches not yet applied laid over it: both sides are
+/// in the same key order, and where both have a key the batches' write wins (a
+/// removal hides the key).
+struct MergeUnapplied<'a> {
+    applied: std::iter::Peekable<PairIter<'a>>,
+    newer: std::iter::Peekable<std::vec::IntoIter<Written>>,
+    reverse: bool,
+}
+
+impl Iterator for MergeUnapplied<'_> {
+    type Item = Result<super::Pair, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.applied.peek(), self.newer.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) | (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(Ok((applied, _))), Some((newer, _))) => {
+                    let order = applied.cmp(newer);
+                    if self.reverse {
+                        order.reverse()
+                    } else {
+                        order
+                    }
+                }
+            };
+            match order {
+                std::cmp::Ordering::Less => return self.applied.next(),
+                std::cmp::Ordering::Equal => {
+                    self.applied.next();
+                }
+                std::cmp::Ordering::Greater => {}
+            }
+            if let Some((key, Some(value))) = self.newer.next() {
+                return Some(Ok((key, value)));
+            }
+        }
+    }
 }
 
 /// One transaction's view: its own writes over the pending, logging and applying
@@ -695,9 +825,9 @@ mod tests {
                     (0..200)
                         .map(|_| {
                             let number = backend.increment(&batcher).unwrap();
-                            // Acknowledged means applied: the backend holds it.
-                            assert!(backend
-                                .read(Tree::Tickets, &number.to_be_bytes())
+                            // Acknowledged means durable, and readable at once.
+                            assert!(batcher
+                                .read(backend.as_ref(), Tree::Tickets, &number.to_be_bytes())
                                 .unwrap()
                                 .is_some());
                             number
@@ -742,37 +872,133 @@ mod tests {
     }
 
     #[test]
-    fn a_logged_batch_that_cannot_be_applied_fails_every_later_write_until_a_restart() {
+    fn a_logged_batch_that_cannot_be_applied_stays_readable_and_fails_every_later_write() {
         let backend = MemoryBackend::default();
         let batcher = Batcher::default();
         assert_eq!(backend.increment(&batcher).unwrap(), 1);
         backend.fail_applies.store(true, Ordering::SeqCst);
-        let error = backend.increment(&batcher).unwrap_err();
-        assert!(error.to_string().contains("disk failed"), "{error}");
-        assert!(error.to_string().contains("restarted"), "{error}");
-        // The log holds number 2 although the backend does not: handing it out
-        // again would give two tickets one number after the restart.
-        backend.fail_applies.store(false, Ordering::SeqCst);
-        let later = backend.increment(&batcher).unwrap_err();
-        assert!(later.to_string().contains("restarted"), "{later}");
+        // Number 2 is in the log, so its writer is told it is stored, and it reads
+        // back, although the backend does not hold it.
+        assert_eq!(backend.increment(&batcher).unwrap(), 2);
         assert_eq!(
             backend.read(Tree::Tickets, &2u64.to_be_bytes()).unwrap(),
             None
         );
+        assert!(batcher
+            .read(&backend, Tree::Tickets, &2u64.to_be_bytes())
+            .unwrap()
+            .is_some());
+        // Handing out 3 on top of a backend without 2 would build on what the
+        // backend lacks: every later write fails until a restart applies the log.
+        backend.fail_applies.store(false, Ordering::SeqCst);
+        let later = backend.increment(&batcher).unwrap_err();
+        assert!(later.to_string().contains("disk failed"), "{later}");
+        assert!(later.to_string().contains("restarted"), "{later}");
     }
 
     #[test]
-    fn a_failed_apply_fails_the_batch_logged_behind_it_at_once() {
+    fn a_failed_apply_refuses_the_writes_behind_it_at_once() {
         let held = HeldApply::new();
         let [first, second] = held.two_batches_in_flight();
+        let third = held.increment();
+        std::thread::sleep(Duration::from_millis(20));
         held.backend.fail_applies.store(true, Ordering::SeqCst);
         let started = Instant::now();
         open(&held.release);
-        for thread in [first, second] {
-            let error = thread.join().unwrap().unwrap_err();
-            assert!(error.to_string().contains("restarted"), "{error}");
-        }
+        // Both logged batches were answered: they are durable in the log.
+        assert_eq!(first.join().unwrap().unwrap(), 1);
+        assert_eq!(second.join().unwrap().unwrap(), 2);
+        // The third was pending behind them: it is refused, not left waiting.
+        let error = third.join().unwrap().unwrap_err();
+        assert!(error.to_string().contains("restarted"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_writer_is_answered_once_logged_and_reads_find_its_batch_before_it_is_applied() {
+        let (log_gate, apply_gate): (Gate, Gate) = Default::default();
+        let backend = Arc::new(MemoryBackend {
+            hold_log: Some(log_gate.clone()),
+            hold_apply: Some(apply_gate.clone()),
+            ..MemoryBackend::default()
+        });
+        let batcher = Arc::new(Batcher::new(Duration::from_secs(30)));
+        // Applied underneath: a key the batch then removes.
+        backend
+            .data
+            .lock()
+            .unwrap()
+            .insert((Tree::History.index(), b"a0".to_vec()), b"old".to_vec());
+        let spawn = |work: fn(&MemoryBackend, &Batcher) -> Result<(), EngineError>,
+                     answered: std::sync::mpsc::Sender<()>| {
+            let (backend, batcher) = (backend.clone(), batcher.clone());
+            std::thread::spawn(move || {
+                let result = work(&backend, &batcher);
+                let _ = answered.send(());
+                result
+            })
+        };
+        let (answered, answers) = std::sync::mpsc::channel();
+        // The first batch's leader is held in its log, so the next two writers
+        // share the batch behind it: one leads it, the other only waits for it.
+        let first = spawn(
+            |b, batcher| b.increment(batcher).map(|_| ()),
+            answered.clone(),
+        );
+        while backend.logs.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let writes = spawn(
+            |b, batcher| {
+                batcher.transact_durable(b, &mut |txn| {
+                    txn.remove(Tree::History, b"a0")?;
+                    txn.insert(Tree::History, b"a1", b"one")?;
+                    txn.insert(Tree::History, b"b1", b"other")
+                })
+            },
+            answered.clone(),
+        );
+        let second = spawn(|b, batcher| b.increment(batcher).map(|_| ()), answered);
+        while batcher.lock().pending_transactions < 2 {
+            std::thread::yield_now();
+        }
+        open(&log_gate);
+        // The first batch's leader is at the apply's gate and the second's waits
+        // for it; the other writer of the second batch is answered meanwhile.
+        answers
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a writer answered before any apply");
+        assert_eq!(backend.applies.load(Ordering::SeqCst), 0);
+        let read = |tree, key: &[u8]| batcher.read(backend.as_ref(), tree, key).unwrap();
+        assert_eq!(read(Tree::History, b"a1"), Some(b"one".to_vec()));
+        assert_eq!(read(Tree::History, b"a0"), None);
+        assert!(read(Tree::Tickets, &1u64.to_be_bytes()).is_some());
+        assert!(read(Tree::Tickets, &2u64.to_be_bytes()).is_some());
+        let scan = |reverse| {
+            let mut applied = backend.scan_prefix(Tree::History, b"a").unwrap();
+            if reverse {
+                applied.reverse();
+            }
+            batcher
+                .merge_unapplied(
+                    Tree::History,
+                    Box::new(applied.into_iter().map(Ok)),
+                    |key| key.starts_with(b"a"),
+                    reverse,
+                )
+                .map(|pair| String::from_utf8(pair.unwrap().0).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(scan(false), ["a1"]);
+        assert_eq!(scan(true), ["a1"]);
+        open(&apply_gate);
+        for thread in [first, writes, second] {
+            thread.join().unwrap().unwrap();
+        }
+        // Applied now: the backend alone says the same, and nothing lies over it.
+        assert!(batcher.unapplied_batches().is_empty());
+        assert_eq!(backend.read(Tree::History, b"a0").unwrap(), None);
+        assert_eq!(scan(false), ["a1"]);
     }
 
     #[test]

@@ -26,6 +26,11 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    fn applied(&self, tree: Tree, key: &[u8]) -> Option<Vec<u8>> {
+        let data = self.data.read().unwrap_or_else(|p| p.into_inner());
+        data.get(&(tree.index(), key.to_vec())).cloned()
+    }
+
     fn pairs(&self, tree: Tree, prefix: &[u8]) -> Vec<Pair> {
         let data = self.data.read().unwrap_or_else(|p| p.into_inner());
         data.range((tree.index(), prefix.to_vec())..)
@@ -37,7 +42,7 @@ impl MemoryStore {
 
 impl BatchBackend for MemoryStore {
     fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Store::get(self, tree, key)
+        Ok(self.applied(tree, key))
     }
 
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
@@ -71,8 +76,7 @@ impl BatchBackend for MemoryStore {
 
 impl Store for MemoryStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let data = self.data.read().unwrap_or_else(|p| p.into_inner());
-        Ok(data.get(&(tree.index(), key.to_vec())).cloned())
+        self.batcher.read(self, tree, key)
     }
 
     fn scan_prefix<'a>(
@@ -85,7 +89,13 @@ impl Store for MemoryStore {
         if reverse {
             pairs.reverse();
         }
-        Box::new(pairs.into_iter().map(Ok))
+        let prefix = prefix.to_vec();
+        self.batcher.merge_unapplied(
+            tree,
+            Box::new(pairs.into_iter().map(Ok)),
+            |key| key.starts_with(&prefix),
+            reverse,
+        )
     }
 
     fn scan_after<'a>(
@@ -101,7 +111,13 @@ impl Store for MemoryStore {
             .range((start, end))
             .map(|((_, key), value)| (key.clone(), value.clone()))
             .collect();
-        Box::new(pairs.into_iter().map(Ok))
+        drop(data);
+        self.batcher.merge_unapplied(
+            tree,
+            Box::new(pairs.into_iter().map(Ok)),
+            |key| key > after,
+            false,
+        )
     }
 
     fn transact_durable(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {

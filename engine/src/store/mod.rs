@@ -80,10 +80,11 @@ pub type TxnWork<'a> = dyn FnMut(&mut dyn Txn) -> Result<(), EngineError> + 'a;
 
 /// An ordered key-value store of named trees.
 pub trait Store: Send + Sync {
-    /// Reads applied state. A transaction whose batch is not yet durable is not
-    /// visible here; one that is becomes visible while its batch is applied, just
-    /// before its writer is answered (tree by tree: a read spanning trees is not a
-    /// snapshot).
+    /// Reads durable state. A transaction whose batch is not yet durable is not
+    /// visible here; one that is becomes visible, whole, once its batch is logged,
+    /// before its writer is answered (the batcher's unapplied batches lie over the
+    /// backend until they are applied). Two reads may see two states: only a
+    /// transaction, or `exclusive`, reads one.
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Pairs whose key starts with `prefix`, in key order (or reversed).

@@ -274,7 +274,10 @@ fn sled_error(error: sled::Error) -> StoreError {
 
 impl BatchBackend for SledStore {
     fn read(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(tree, key)
+        self.tree(tree)
+            .get(key)
+            .map(|value| value.map(|v| v.to_vec()))
+            .map_err(sled_error)
     }
 
     fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Pair>, StoreError> {
@@ -378,10 +381,7 @@ fn replay_log(
 
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.tree(tree)
-            .get(key)
-            .map(|value| value.map(|v| v.to_vec()))
-            .map_err(sled_error)
+        self.batcher.read(self, tree, key)
     }
 
     fn scan_prefix<'a>(
@@ -395,11 +395,14 @@ impl Store for SledStore {
             item.map(|(k, v)| (k.to_vec(), v.to_vec()))
                 .map_err(sled_error)
         };
-        if reverse {
+        let applied: Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a> = if reverse {
             Box::new(iter.rev().map(map))
         } else {
             Box::new(iter.map(map))
-        }
+        };
+        let prefix = prefix.to_vec();
+        self.batcher
+            .merge_unapplied(tree, applied, |key| key.starts_with(&prefix), reverse)
     }
 
     fn scan_after<'a>(
@@ -409,10 +412,12 @@ impl Store for SledStore {
     ) -> Box<dyn Iterator<Item = Result<Pair, StoreError>> + 'a> {
         use std::ops::Bound;
         let range = (Bound::Excluded(after.to_vec()), Bound::Unbounded);
-        Box::new(self.tree(tree).range::<Vec<u8>, _>(range).map(|item| {
+        let applied = Box::new(self.tree(tree).range::<Vec<u8>, _>(range).map(|item| {
             item.map(|(k, v)| (k.to_vec(), v.to_vec()))
                 .map_err(sled_error)
-        }))
+        }));
+        self.batcher
+            .merge_unapplied(tree, applied, |key| key > after, false)
     }
 
     fn transact_durable(&self, work: &mut TxnWork<'_>) -> Result<(), EngineError> {
