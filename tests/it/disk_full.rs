@@ -15,6 +15,21 @@ fn ticket_body(n: usize, text: &str) -> serde_json::Value {
     json!({"subject": format!("Kasse {n} defekt"), "body": text, "requester_email": "kasse@example.org"})
 }
 
+/// `length` letters, digits and spaces from a fixed seed (xorshift): text that
+/// compresses little, so the bytes stored stay near the bytes written.
+fn incompressible_text(seed: u64, length: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..length)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ALPHABET[(state % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
 /// Appends a `[store]` reserve to the config; `kontor.toml` has no `[store]` table yet.
 fn set_reserve(app: &TestApp, min_free_mb: u64) {
     let config = std::fs::read_to_string(&app.config_path).unwrap();
@@ -154,11 +169,13 @@ async fn a_disk_that_fills_up_refuses_writes_keeps_every_answered_ticket_and_rec
 
     // 16 KB a ticket: the disk fills within about a thousand. (Much larger values
     // make sled rewrite whole nodes of them, which outgrows a reserve this small;
-    // see the README on `min_free_mb`.)
-    let text = "Der Bondrucker druckt nur noch leere Zettel. ".repeat(360);
+    // see the README on `min_free_mb`.) The text differs in every ticket and is
+    // near random, as sled compresses its pages: a repeated sentence would take
+    // almost no room.
     let mut answered = Vec::new();
     let mut refusal = None;
     for n in 0..5_000 {
+        let text = incompressible_text(n as u64, 16_000);
         let (status, body) = app.post("/api/v1/tickets", &ticket_body(n, &text)).await;
         if status == StatusCode::CREATED {
             answered.push(body["id"].as_str().unwrap().to_string());
