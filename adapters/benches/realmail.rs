@@ -118,10 +118,11 @@ fn run(root: &Path, which: &str, corpus: &[Mail]) -> Result<(), String> {
             "data_dir = {:?}\ntemplates_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[inbound]\nsmtp_listen = \"127.0.0.1:0\"\n\
              # Every message makes its ticket and its notice, as if each sender were new.\n\
              max_per_sender_per_hour = 1000000\n[outbound]\ntransport = \"file\"\nfile_dir = {:?}\nmax_auto_per_address_per_hour = 1000000\n\
-             [store]\nmin_free_mb = 0\n",
+             [store]\nmin_free_mb = 0\ncompression = {}\n",
             data_dir.display().to_string(),
             templates.display().to_string(),
             outbox_dir.display().to_string(),
+            std::env::var("KONTOR_REALMAIL_COMPRESSION").is_ok_and(|value| value == "1"),
         ),
     )
     .map_err(|e| format!("{}: {e}", config.display()))?;

@@ -125,6 +125,8 @@ pub struct StoreConfig {
     pub min_free_mb: u64,
     /// The most of the store sled keeps in memory, in MiB (its page cache).
     pub cache_capacity_mb: u64,
+    /// Whether a store created from now on compresses its pages (zstd).
+    pub compression: bool,
 }
 
 impl Default for StoreConfig {
@@ -132,6 +134,7 @@ impl Default for StoreConfig {
         StoreConfig {
             min_free_mb: 256,
             cache_capacity_mb: kontor_engine::store::sled_store::DEFAULT_CACHE_CAPACITY_MB,
+            compression: false,
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         max_per_sender_per_hour: config.inbound.max_per_sender_per_hour,
         min_free_bytes: config.store.min_free_mb.saturating_mul(1024 * 1024),
         cache_capacity_bytes: config.store.cache_capacity_mb.saturating_mul(1024 * 1024),
+        compression: config.store.compression,
         webhooks: crate::outbound::webhooks::subscriptions(config),
     }
 }

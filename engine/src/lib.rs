@@ -74,6 +74,8 @@ pub struct EngineConfig {
     pub min_free_bytes: u64,
     /// The most of the store sled keeps in memory (`[store] cache_capacity_mb`).
     pub cache_capacity_bytes: u64,
+    /// Whether a store created now compresses its pages (`[store] compression`).
+    pub compression: bool,
     /// The `[[webhooks]]` endpoints: each change queues a delivery for every one
     /// subscribed to its event, in the change's transaction.
     pub webhooks: Vec<webhooks::WebhookSubscription>,
@@ -91,6 +93,7 @@ impl Default for EngineConfig {
             max_per_sender_per_hour: 40,
             min_free_bytes: 256 * 1024 * 1024,
             cache_capacity_bytes: store::sled_store::DEFAULT_CACHE_CAPACITY_MB * 1024 * 1024,
+            compression: false,
             webhooks: Vec::new(),
         }
     }
@@ -124,6 +127,7 @@ impl Engine {
             store::sled_store::SledSettings {
                 min_free_bytes: config.min_free_bytes,
                 cache_capacity_bytes: config.cache_capacity_bytes,
+                compression: config.compression,
             },
         )?;
         let keys = KeyRing::load_or_create(data_dir)?;
