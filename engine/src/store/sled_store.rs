@@ -530,10 +530,10 @@ mod tests {
 
     /// Opens the store, waiting out sled's lock held by I/O threads of a copy
     /// just dropped.
-    fn open_when_free(dir: &Path) -> SledStore {
+    fn open_when_free(dir: &Path, settings: SledSettings) -> SledStore {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match SledStore::open(dir, SledSettings::default()) {
+            match SledStore::open(dir, settings) {
                 Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20))
                 }
@@ -563,24 +563,19 @@ mod tests {
         write_ticket(&SledStore::open(new.path(), compressing).unwrap(), b"t1");
         assert!(sled_conf(new.path()).contains("use_compression: true"));
         // Opened again without the setting, it stays compressed and readable.
-        let reopened = open_when_free(new.path());
+        let reopened = open_when_free(new.path(), SledSettings::default());
         assert!(reopened.get(Tree::Tickets, b"t1").unwrap().is_some());
         drop(reopened);
 
         // A store made without compression (the default, and every build before
         // the setting): sled refuses to open it compressed, so it keeps its own.
         let plain = tempfile::tempdir().unwrap();
-        write_ticket(&open_when_free(plain.path()), b"t1");
+        write_ticket(
+            &open_when_free(plain.path(), SledSettings::default()),
+            b"t1",
+        );
         assert!(sled_conf(plain.path()).contains("use_compression: false"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let reopened = loop {
-            match SledStore::open(plain.path(), compressing) {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
-                }
-                opened => break opened.unwrap(),
-            }
-        };
+        let reopened = open_when_free(plain.path(), compressing);
         assert!(reopened.get(Tree::Tickets, b"t1").unwrap().is_some());
         assert!(sled_conf(plain.path()).contains("use_compression: false"));
     }
